@@ -1,0 +1,33 @@
+# Developer entry points. `make test` is the README's test command and what CI runs.
+PYTHON ?= python3
+# CI (2 cores, no GPU) skips slow and GPU-only tests by marker; `make test-all` runs them.
+MARKERS ?= not slow and not gpu
+JOBS ?= 2
+
+.PHONY: install system-deps test test-all bench
+
+install:
+	$(PYTHON) -m pip install --quiet -c constraints.txt -e '.[test,onnx]'
+
+# FluidSynth and piano SoundFonts render test audio; installed when we are root (CI),
+# otherwise the rendering tests skip and say how to install them.
+system-deps:
+	@if ! command -v fluidsynth >/dev/null 2>&1 || [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      fluidsynth fluid-soundfont-gm musescore-general-soundfont-lossless >/dev/null; \
+	  else \
+	    echo "note: FluidSynth/SoundFonts missing; rendering tests will skip" \
+	         "(sudo apt-get install fluidsynth fluid-soundfont-gm musescore-general-soundfont-lossless)"; \
+	  fi; \
+	fi
+
+test: system-deps install
+	$(PYTHON) -m pytest -m "$(MARKERS)" -n $(JOBS)
+
+test-all: system-deps install
+	$(PYTHON) -m pytest -n $(JOBS)
+
+bench: install
+	$(PYTHON) benchmarks/bench_frontends.py
+	$(PYTHON) benchmarks/bench_transcribe.py

@@ -1,0 +1,292 @@
+"""Reading audio files.
+
+Conventions: :func:`load_audio` returns a 1-D ``float32`` NumPy array, mono (the channels
+averaged with equal weight), at the requested sample rate, with values in [-1, 1].
+
+Decoding tries **libsndfile** (:mod:`soundfile`: WAV, FLAC, Ogg Vorbis/Opus, MP3, AIFF,
+AU, W64, ...) first and falls back to **FFmpeg** (:mod:`av`, PyAV) for everything else
+(M4A/AAC, ALAC, WMA, WebM/Matroska, AC-3, WavPack, ...). For MP4-family files the
+decoded stream is trimmed to the duration the container declares, which removes the
+AAC encoder padding at the end (FFmpeg already drops the priming samples at the start).
+
+Resampling uses soxr at :data:`RESAMPLE_QUALITY`. A signal whose peak exceeds full scale
+(float files, or resampler overshoot on a clipped master) is scaled down to peak 1.0
+rather than clipped, so no distortion is added.
+
+Every problem a user can cause (missing, empty, unreadable, too short, NaN samples)
+raises :class:`~transcribe_cli.errors.AudioError` with a one-line message; no
+``soundfile`` or ``av`` exception escapes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import AudioError
+
+if TYPE_CHECKING:  # numpy is imported where it is used, so scanning folders stays cheap
+    import numpy as np
+
+__all__ = ["AUDIO_EXTENSIONS", "RESAMPLE_QUALITY", "audio_duration", "is_audio_file", "load_audio"]
+
+log = logging.getLogger(__name__)
+
+#: Suffixes (lower case, with the dot) treated as audio when scanning folders. Every one
+#: of them is decodable by libsndfile or by FFmpeg as bundled with PyAV. Files with other
+#: suffixes can still be passed to :func:`load_audio` explicitly.
+AUDIO_EXTENSIONS: frozenset[str] = frozenset(
+    {
+        # libsndfile
+        ".wav",
+        ".wave",
+        ".flac",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".mp3",
+        ".aif",
+        ".aiff",
+        ".aifc",
+        ".au",
+        ".snd",
+        ".w64",
+        ".rf64",
+        ".caf",
+        # FFmpeg (PyAV)
+        ".m4a",
+        ".m4b",
+        ".aac",
+        ".wma",
+        ".webm",
+        ".weba",
+        ".mka",
+        ".ac3",
+        ".mp2",
+        ".wv",
+        ".ape",
+        ".amr",
+        ".spx",
+    }
+)
+
+#: soxr quality preset used by :func:`load_audio` ("HQ": 20-bit precision, steep filter).
+RESAMPLE_QUALITY = "HQ"
+
+# MP4-family containers declare an exact stream duration (edit lists); trailing decoded
+# samples beyond it are encoder padding. Trim at most this many seconds of excess so a
+# bogus header can never cut real audio by more than a few codec frames.
+_MAX_PADDING_TRIM_S = 0.2
+_SOUNDFILE_BLOCK = 1 << 18  # frames per block when averaging channels
+
+
+def is_audio_file(path: str | os.PathLike[str]) -> bool:
+    """True if ``path`` has one of the :data:`AUDIO_EXTENSIONS` (case-insensitive)."""
+    return Path(path).suffix.lower() in AUDIO_EXTENSIONS
+
+
+def load_audio(path: str | os.PathLike[str], sample_rate: int, *, min_duration: float = 0.05) -> np.ndarray:
+    """Decode ``path`` to mono float32 at ``sample_rate`` Hz, values in [-1, 1].
+
+    ``min_duration`` (seconds) is the shortest audio accepted; shorter files raise
+    :class:`~transcribe_cli.errors.AudioError` naming their duration.
+    """
+    import numpy as np
+
+    if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+        raise ValueError(f"sample_rate must be a positive integer, not {sample_rate!r}")
+    file = _check_file(path)
+    mono, native_rate = _decode(file)
+    if mono.size == 0:
+        raise AudioError(f"audio file {file} contains no audio samples", "re-export it; it may be truncated")
+    duration = mono.size / native_rate
+    if duration < min_duration:
+        raise AudioError(
+            f"audio file {file} is too short ({duration:.3f} s; at least {min_duration:.3f} s needed)",
+            "use a longer recording",
+        )
+    if not np.isfinite(mono).all():
+        raise AudioError(f"audio file {file} contains NaN or infinite samples", "re-export it as 16/24-bit PCM")
+    audio = _resample(mono, native_rate, int(sample_rate))
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak > 1.0:
+        audio = audio / np.float32(peak)
+    return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def audio_duration(path: str | os.PathLike[str]) -> float:
+    """Duration of ``path`` in seconds, from the file headers when they state it
+    (falls back to decoding the whole file)."""
+    file = _check_file(path)
+    try:
+        import soundfile as sf
+
+        info = sf.info(str(file))
+        if info.samplerate > 0 and info.frames >= 0:
+            return info.frames / info.samplerate
+    except Exception as exc:  # noqa: BLE001 - any libsndfile failure means "try FFmpeg"
+        _reraise_memory_error(exc)
+    try:
+        import av
+
+        with av.open(str(file), metadata_errors="ignore") as container:
+            stream = _audio_stream(container, file)
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            if container.duration is not None:
+                return float(container.duration) / av.time_base
+    except AudioError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        _reraise_memory_error(exc)
+        raise _unreadable(file) from None
+    mono, rate = _decode(file)
+    return mono.size / rate
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_file(path: str | os.PathLike[str]) -> Path:
+    """Reject paths that cannot be audio before any decoder sees them."""
+    file = Path(path)
+    try:
+        st = file.stat()
+    except FileNotFoundError:
+        raise AudioError(f"audio file not found: {file}", "check the path and spelling") from None
+    except PermissionError:
+        raise AudioError(f"cannot read audio file {file}: permission denied", "check the file permissions") from None
+    except OSError as exc:
+        raise AudioError(f"cannot read audio file {file}: {exc.strerror or exc}", "check the path") from None
+    if file.is_dir():
+        raise AudioError(f"{file} is a directory, not an audio file", "pass an audio file inside it")
+    if st.st_size == 0:
+        raise AudioError(f"audio file {file} is empty (0 bytes)", "re-export or re-download it")
+    if not os.access(file, os.R_OK):
+        raise AudioError(f"cannot read audio file {file}: permission denied", "check the file permissions")
+    return file
+
+
+def _unreadable(file: Path) -> AudioError:
+    return AudioError(
+        f"{file} is not a readable audio file (corrupt or unsupported format)",
+        "convert it to WAV or FLAC, e.g. with ffmpeg",
+    )
+
+
+def _reraise_memory_error(exc: BaseException) -> None:
+    if isinstance(exc, MemoryError):
+        raise exc
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _decode(file: Path) -> tuple[np.ndarray, int]:
+    """Mono float32 samples and the native sample rate, from whichever decoder works."""
+    try:
+        return _decode_soundfile(file)
+    except Exception as exc:  # noqa: BLE001 - libsndfile cannot read it: try FFmpeg
+        _reraise_memory_error(exc)
+        log.debug("libsndfile could not decode %s (%s); trying FFmpeg", file, exc)
+    try:
+        return _decode_av(file)
+    except AudioError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        _reraise_memory_error(exc)
+        log.debug("FFmpeg could not decode %s (%s)", file, exc)
+        raise _unreadable(file) from None
+
+
+def _decode_soundfile(file: Path) -> tuple[np.ndarray, int]:
+    """Decode with libsndfile, averaging the channels block by block."""
+    import numpy as np
+    import soundfile as sf
+
+    with sf.SoundFile(str(file)) as f:
+        rate = int(f.samplerate)
+        if rate <= 0:
+            raise ValueError(f"invalid sample rate {rate}")
+        blocks = [
+            block.mean(axis=1, dtype=np.float32)
+            for block in f.blocks(blocksize=_SOUNDFILE_BLOCK, dtype="float32", always_2d=True)
+        ]
+    mono = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+    return mono.astype(np.float32, copy=False), rate
+
+
+def _audio_stream(container: Any, file: Path) -> Any:
+    if not container.streams.audio:
+        raise AudioError(f"{file} has no audio stream", "pass an audio file, or extract its audio first")
+    return container.streams.best("audio") or container.streams.audio[0]
+
+
+def _decode_av(file: Path) -> tuple[np.ndarray, int]:
+    """Decode the main audio stream with FFmpeg.
+
+    Frames are converted to planar float at their own layout and rate (no FFmpeg
+    downmix: its stereo-to-mono matrix sums at -3 dB instead of averaging) and the
+    channels are averaged here. Packets that fail to decode are skipped with a warning
+    as long as some audio decodes.
+    """
+    import av
+    import numpy as np
+
+    chunks: list[np.ndarray] = []
+    bad_packets = 0
+    with av.open(str(file), metadata_errors="ignore") as container:
+        stream = _audio_stream(container, file)
+        resampler = av.AudioResampler(format="fltp")  # keep layout and rate
+        rate = 0
+
+        def take(frames: list[Any]) -> None:
+            for frame in frames:
+                chunks.append(frame.to_ndarray().mean(axis=0, dtype=np.float32))
+
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError:
+                bad_packets += 1
+                continue
+            for frame in frames:
+                rate = rate or int(frame.sample_rate)
+                take(resampler.resample(frame))
+        take(resampler.resample(None))
+        if not rate:
+            rate = int(stream.codec_context.sample_rate or 0)
+        declared = _declared_samples(container, stream, rate)
+
+    if not chunks or rate <= 0:
+        raise _unreadable(file)
+    if bad_packets:
+        log.warning("%s: skipped %d corrupt audio packet(s)", file, bad_packets)
+    mono = np.concatenate(chunks).astype(np.float32, copy=False)
+    if declared is not None and 0 < mono.size - declared <= _MAX_PADDING_TRIM_S * rate:
+        mono = mono[:declared]
+    return mono, rate
+
+
+def _declared_samples(container: Any, stream: Any, rate: int) -> int | None:
+    """The exact stream length an MP4-family container declares, else None."""
+    if "mp4" not in (container.format.name or "") or stream.duration is None or not rate:
+        return None
+    return int(round(float(stream.duration * stream.time_base) * rate))
+
+
+# --------------------------------------------------------------------------- resampling
+
+
+def _resample(mono: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Band-limited resampling with soxr; a no-op when the rates match."""
+    if rate_in == rate_out:
+        return mono
+    import numpy as np
+    import soxr
+
+    # soxr returns round(n * rate_out / rate_in) samples, aligned with the input (no delay).
+    out = soxr.resample(np.ascontiguousarray(mono, dtype=np.float32), rate_in, rate_out, quality=RESAMPLE_QUALITY)
+    return out.astype(np.float32, copy=False)

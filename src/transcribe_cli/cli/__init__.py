@@ -1,0 +1,115 @@
+"""The ``transcribe`` command line.
+
+``main()`` builds the Typer app (built-in commands plus those plugins add through
+``register_commands``), runs it, and turns every error into one line on stderr and a
+non-zero exit; tracebacks only with ``--verbose``. Importing this package never imports
+torch, so ``transcribe --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Annotated, Optional
+
+import typer
+
+from transcribe_cli import __version__
+from transcribe_cli.cli.console import STATE, error, warn
+from transcribe_cli.cli.group import DefaultCommandGroup
+from transcribe_cli.errors import TranscribeError
+
+HELP = """Transcribe recordings into MIDI.
+
+  transcribe song.wav -o song.mid        one file
+  transcribe recordings/ -o midi/        a whole folder (recursive)
+
+Run [bold]transcribe run --help[/] for every transcription option.
+"""
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"transcribe-cli {__version__}")
+        raise typer.Exit()
+
+
+def _root(
+    plugins_dir: Annotated[
+        Optional[list[str]],
+        typer.Option("--plugins-dir", help="Load loose plugin .py files from this folder (repeatable).",
+                     envvar=None),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show details and tracebacks.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    STATE.verbose = STATE.verbose or verbose
+    STATE.quiet = STATE.quiet or quiet
+
+
+def _prescan_plugins_dirs(argv: list[str]) -> list[str]:
+    """``--plugins-dir`` values, needed before parsing (plugins may add commands)."""
+    dirs = []
+    for i, token in enumerate(argv):
+        if token == "--plugins-dir" and i + 1 < len(argv):
+            dirs.append(argv[i + 1])
+        elif token.startswith("--plugins-dir="):
+            dirs.append(token.split("=", 1)[1])
+    return dirs
+
+
+def build_app(plugins_dirs: list[str] | tuple[str, ...] = ()) -> typer.Typer:
+    from transcribe_cli.cli import models, plugins, transcribe
+    from transcribe_cli.plugins import _one_line
+    from transcribe_cli.registry import get_registry
+
+    app = typer.Typer(
+        cls=DefaultCommandGroup,
+        help=HELP,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="rich",
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(_root)
+    transcribe.register(app)
+    models.register(app)
+    plugins.register(app)
+
+    registry = get_registry(plugins_dirs)
+    hook = registry.loaded.pm.hook.register_commands
+    for impl in hook.get_hookimpls():
+        try:
+            impl.function(app=app)
+        except Exception as exc:
+            registry.loaded.infos[impl.plugin_name].error = f"register_commands failed: {_one_line(exc)}"
+    if not STATE.quiet:
+        for line in registry.problems():
+            warn(line)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    STATE.verbose = any(a in ("-v", "--verbose") for a in argv)
+    STATE.quiet = any(a in ("-q", "--quiet") for a in argv) and not STATE.verbose
+    STATE.plugins_dirs = tuple(_prescan_plugins_dirs(argv))
+    try:
+        app = build_app(STATE.plugins_dirs)
+        app(args=argv, prog_name="transcribe")
+    except TranscribeError as exc:
+        if STATE.verbose:
+            traceback.print_exc()
+        error(str(exc))
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        error("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # a bug: one line unless --verbose
+        if STATE.verbose:
+            traceback.print_exc()
+        error(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for the traceback)")
+        sys.exit(1)

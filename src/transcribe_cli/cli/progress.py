@@ -1,0 +1,59 @@
+"""Progress bar and end-of-batch summary for ``transcribe run``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from transcribe_cli.cli.console import err
+
+
+class BatchReporter:
+    """A progress bar over the batch (hidden when quiet or for a single file)."""
+
+    def __init__(self, total: int, *, quiet: bool = False):
+        self.total = total
+        self.progress = Progress(
+            TextColumn("[bold]transcribing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[current]}", style="dim"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+            disable=quiet or total < 2,
+        )
+        self.task = self.progress.add_task("batch", total=total, current="")
+
+    def __enter__(self) -> "BatchReporter":
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+    def update(self, result: Any) -> None:
+        self.progress.update(self.task, advance=1, current=result.job.source.name)
+
+    @staticmethod
+    def summary(results: list[Any], console: Console | None) -> None:
+        if console is None:
+            return
+        counts = Counter(r.status for r in results)
+        audio = sum(r.audio_seconds for r in results)
+        busy = sum(r.seconds for r in results)
+        table = Table(title="transcription summary", show_edge=False)
+        for column in ("files", "ok", "skipped", "failed", "notes", "audio", "compute", "speed"):
+            table.add_column(column, justify="right")
+        speed = f"{audio / busy:.1f}× realtime" if busy > 0 else "-"
+        table.add_row(
+            str(len(results)), str(counts["ok"]), str(counts["skipped"]),
+            f"[red]{counts['failed']}[/]" if counts["failed"] else "0",
+            str(sum(r.notes for r in results)), f"{audio:.1f} s", f"{busy:.1f} s", speed,
+        )
+        console.print(table)

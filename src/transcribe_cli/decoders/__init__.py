@@ -1,0 +1,142 @@
+"""Built-in decoders: activations → notes.
+
+This is the plugin's registration module: it must stay cheap to import (no numpy, no
+torch). Each decoder lives in its own module, imported only when its ``factory`` is
+called. The option tables below are the single source of truth for every decoder's
+accepted options, defaults (whose types drive ``--option key=value`` parsing), help
+text and value constraints; :func:`transcribe_cli.decoders.common.resolve_options`
+validates against them.
+
+Shared conventions (see :mod:`transcribe_cli.decoders.common`): activations are arrays
+``[T, 88]`` in [0, 1]; key index ``k`` is MIDI pitch ``21 + k``; frame ``t`` is time
+``t / frame_rate`` seconds; an activation is *active* when it is strictly above its
+threshold; a note covering frames ``[s, e)`` has onset ``s / frame_rate`` and offset
+``e / frame_rate``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from transcribe_cli.hookspecs import hookimpl
+from transcribe_cli.specs import DecoderSpec
+
+
+@dataclass(frozen=True)
+class Option:
+    """One decoder option: its default (whose type is the option's type), a one-line
+    help text, and constraints checked by ``common.resolve_options``.
+
+    ``low``/``high`` are inclusive bounds for numbers; ``odd`` requires an odd integer;
+    ``choices`` restricts a string option.
+    """
+
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+    odd: bool = False
+    choices: tuple[str, ...] | None = None
+
+
+def _threshold(what: str, default: float = 0.5) -> Option:
+    return Option(default, f"{what} activation counts as active when strictly above this", 0.0, 1.0)
+
+
+_VELOCITY = Option(64, "MIDI velocity used when there is no velocity activation", 1, 127)
+
+ONSET_PEAKS_OPTIONS: dict[str, Option] = {
+    "onset_threshold": _threshold("onset"),
+    "frame_threshold": _threshold("frame"),
+    "offset_threshold": _threshold("offset"),
+    "peak_window": Option(
+        2, "an onset (or offset) peak must be the maximum within ± this many frames", 1, 1000
+    ),
+    "confirm_frames": Option(
+        2,
+        "keep an onset only if the frame activation is active at it or within this many "
+        "frames after it",
+        0,
+        1000,
+    ),
+    "min_note_length": Option(0.0, "drop notes shorter than this many seconds (0 = keep all)", 0.0),
+    "refine_onsets": Option(
+        True, "sub-frame onset times by parabolic interpolation of the onset peak"
+    ),
+    "velocity": _VELOCITY,
+}
+
+ONSETS_FRAMES_OPTIONS: dict[str, Option] = {
+    "onset_threshold": _threshold("onset"),
+    "frame_threshold": _threshold("frame (and onset, for sustaining a note)"),
+    "min_note_length": Option(0.0, "drop notes shorter than this many seconds (0 = keep all)", 0.0),
+    "velocity": _VELOCITY,
+}
+
+FRAME_THRESHOLD_OPTIONS: dict[str, Option] = {
+    "threshold": _threshold("frame"),
+    "median_frames": Option(
+        3, "median filter length along time, in frames (odd; 1 = off)", 1, 1001, odd=True
+    ),
+    "gap_frames": Option(0, "bridge gaps of up to this many inactive frames within a note", 0),
+    "min_duration": Option(0.05, "drop notes shorter than this many seconds (0 = keep all)", 0.0),
+    "velocity_from_activation": Option(
+        False, "velocity from the mean frame activation over the note instead of a fixed value"
+    ),
+    "velocity": _VELOCITY,
+}
+
+
+def _factory(module: str) -> Callable[[], Callable[..., Any]]:
+    def load() -> Callable[..., Any]:
+        return importlib.import_module(f"{__name__}.{module}").decode
+
+    return load
+
+
+def defaults(options: Mapping[str, Option]) -> dict[str, Any]:
+    """``{name: default}`` for an option table (what ``DecoderSpec.options`` holds)."""
+    return {name: option.default for name, option in options.items()}
+
+
+SPECS: tuple[DecoderSpec, ...] = (
+    DecoderSpec(
+        name="onset-peaks",
+        factory=_factory("onset_peaks"),
+        requires=("onset", "frame"),
+        options=defaults(ONSET_PEAKS_OPTIONS),
+        description=(
+            "Onset peak picking confirmed by frame activation; notes end at an offset peak, "
+            "when the frame activation drops, or at a re-onset (uses offset/velocity if present)."
+        ),
+    ),
+    DecoderSpec(
+        name="onsets-frames",
+        factory=_factory("onsets_frames"),
+        requires=("onset", "frame"),
+        options=defaults(ONSETS_FRAMES_OPTIONS),
+        description=(
+            "Onsets and Frames (Hawthorne et al. 2018): a note starts where the onset activation "
+            "rises above threshold and lasts while onset or frame stays above threshold."
+        ),
+    ),
+    DecoderSpec(
+        name="frame-threshold",
+        factory=_factory("frame_threshold"),
+        requires=("frame",),
+        options=defaults(FRAME_THRESHOLD_OPTIONS),
+        description=(
+            "For frame-only models: threshold, median-filter along time, and turn runs of "
+            "active frames into notes."
+        ),
+    ),
+)
+
+
+@hookimpl
+def register_decoders(register: Callable[[Any], None]) -> None:
+    """Register the built-in decoders."""
+    for spec in SPECS:
+        register(spec)

@@ -1,0 +1,228 @@
+"""Frontend → model → decoder over audio of any length, with bounded memory.
+
+Long recordings are cut into windows of ``window_frames`` output frames. Each window is
+computed from a chunk of audio that extends ``margin`` frames beyond it on both sides
+(enough for the frontend's longest filter and the model's temporal context), and only
+the window's own frames are kept, so the stitched activations equal those of one pass
+over the whole recording while memory stays proportional to the window, not the file.
+
+Frame convention (shared with every frontend): frame ``t`` is centred on sample
+``t * hop_length``, the signal is zero beyond its ends, and there are
+``samples // hop_length + 1`` frames.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+import numpy as np
+
+from transcribe_cli.errors import TranscribeError
+from transcribe_cli.notes import Note
+from transcribe_cli.options import parse_options
+from transcribe_cli.registry import Registry, get_registry
+from transcribe_cli.specs import DecoderSpec, FrontendSpec, ModelSpec
+
+DEFAULT_WINDOW_SECONDS = 20.0
+PEAK_LEVEL = 0.9
+SILENCE_PEAK = 1e-6
+
+
+def select_device(name: str = "auto"):
+    """``auto`` → CUDA when available, else CPU; ``cuda`` fails clearly without a GPU."""
+    import torch
+
+    name = (name or "auto").lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TranscribeError("--device cuda was asked for, but no CUDA GPU is available", "use --device cpu")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise TranscribeError(f"unknown device {name!r}", "use auto, cpu or cuda[:N]")
+    return torch.device(name)
+
+
+def normalize_audio(audio: np.ndarray, mode: str | None) -> np.ndarray:
+    """Apply a model's input normalisation to the whole recording."""
+    if mode is None:
+        return audio
+    if mode == "peak":
+        peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+        if peak < SILENCE_PEAK:  # silence stays silence
+            return audio
+        return (audio * (PEAK_LEVEL / peak)).astype(np.float32, copy=False)
+    raise TranscribeError(f"unknown audio normalisation {mode!r}")
+
+
+@dataclass(frozen=True)
+class Window:
+    """Output frames [start, stop) computed from chunk frames [chunk_start, chunk_start + chunk_frames)."""
+
+    start: int
+    stop: int
+    chunk_start: int
+    chunk_frames: int
+
+    @property
+    def keep(self) -> slice:
+        offset = self.start - self.chunk_start
+        return slice(offset, offset + self.stop - self.start)
+
+
+def plan_windows(n_frames: int, window_frames: int, margin: int) -> list[Window]:
+    """Cover ``n_frames`` with windows of at most ``window_frames``, each with ``margin`` frames of context."""
+    if window_frames <= 0:
+        raise ValueError("window_frames must be positive")
+    windows = []
+    for start in range(0, n_frames, window_frames):
+        stop = min(start + window_frames, n_frames)
+        windows.append(Window(start, stop, start - margin, window_frames + 2 * margin))
+    return windows
+
+
+def chunk_audio(audio: np.ndarray, window: Window, hop: int) -> np.ndarray:
+    """The audio samples for ``window``'s chunk, zero-padded beyond the signal."""
+    # chunk frame j is centred on sample (chunk_start + j) * hop: the chunk holds samples
+    # [chunk_start*hop, (chunk_start + chunk_frames - 1)*hop] inclusive.
+    first = window.chunk_start * hop
+    length = (window.chunk_frames - 1) * hop + 1
+    out = np.zeros(length, dtype=np.float32)
+    lo, hi = max(first, 0), min(first + length, audio.shape[0])
+    if hi > lo:
+        out[lo - first : hi - first] = audio[lo:hi]
+    return out
+
+
+def _batches(items: list[Window], size: int) -> Iterator[list[Window]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def frontend_margin_frames(frontend: Any) -> int:
+    """Frames of audio context the frontend needs on each side for exact output."""
+    field = getattr(frontend, "receptive_field", None)
+    if field is None:  # unknown: assume a long analysis window (2 s)
+        field = 4 * frontend.sample_rate
+    return int(math.ceil(field / 2 / frontend.hop_length)) + 1
+
+
+def compute_activations(
+    audio: np.ndarray,
+    frontend: Any,
+    model: Any,
+    *,
+    context_frames: int,
+    window_frames: int,
+    batch_size: int,
+    device: Any,
+) -> dict[str, np.ndarray]:
+    """Run frontend and model over ``audio`` window by window; activations ``[T, 88]``."""
+    import torch
+
+    hop = frontend.hop_length
+    n_frames = audio.shape[0] // hop + 1
+    margin = frontend_margin_frames(frontend) + context_frames
+    windows = plan_windows(n_frames, window_frames, margin)
+    outputs: dict[str, np.ndarray] = {}
+    with torch.inference_mode():
+        for batch in _batches(windows, batch_size):
+            chunks = torch.from_numpy(np.stack([chunk_audio(audio, w, hop) for w in batch])).to(device)
+            features = frontend(chunks)
+            result = model(features)
+            for key, value in result.items():
+                value = value.float().cpu().numpy()
+                if key not in outputs:
+                    outputs[key] = np.zeros((n_frames, value.shape[-1]), dtype=np.float32)
+                for i, w in enumerate(batch):
+                    outputs[key][w.start : w.stop] = value[i, w.keep]
+    return outputs
+
+
+class Transcriber:
+    """A ready-to-use pipeline for one model/decoder pair; build once, transcribe many files."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        decoder: str | None = None,
+        options: list[str] | tuple[str, ...] = (),
+        device: str = "auto",
+        weights: str | Path | None = None,
+        registry: Registry | None = None,
+        window_seconds: float = DEFAULT_WINDOW_SECONDS,
+        batch_size: int | None = None,
+    ):
+        from transcribe_cli.hub import resolve_weights
+
+        self.registry = registry or get_registry()
+        self.model_spec: ModelSpec = self.registry.model(model)
+        self.decoder_spec: DecoderSpec = self.registry.decoder(decoder or self.model_spec.decoder)
+        self.frontend_spec: FrontendSpec = self.registry.frontend(self.model_spec.frontend)
+        missing = set(self.decoder_spec.requires) - set(self.model_spec.outputs)
+        if missing:
+            raise TranscribeError(
+                f"decoder {self.decoder_spec.name!r} needs {', '.join(sorted(missing))} activations, "
+                f"which model {self.model_spec.name!r} does not produce",
+                f"use its default decoder {self.model_spec.decoder!r}",
+            )
+        model_options, decoder_options = parse_options(
+            options, self.model_spec.options, self.decoder_spec.options
+        )
+        tuned = self.model_spec.decoder_options if self.decoder_spec.name == self.model_spec.decoder else {}
+        self.decoder_options = {**self.decoder_spec.options, **tuned, **decoder_options}
+        self.model_options = {**self.model_spec.options, **model_options}
+        self.weights_path = resolve_weights(self.model_spec, weights)
+
+        self.device = select_device(device)
+        self.frontend = self.frontend_spec.factory().to(self.device).eval()
+        self.model = self.model_spec.factory(self.weights_path, **self.model_options)
+        self.model = self.model.to(self.device).eval()
+        self.decode_fn: Callable[..., list[Note]] = self.decoder_spec.factory()
+        self.window_frames = max(1, int(round(window_seconds * self.frontend_spec.frame_rate)))
+        self.batch_size = batch_size or (8 if self.device.type == "cuda" else 2)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.frontend_spec.sample_rate
+
+    def activations(self, audio: np.ndarray) -> dict[str, np.ndarray]:
+        audio = normalize_audio(np.asarray(audio, dtype=np.float32), self.model_spec.audio_normalization)
+        return compute_activations(
+            audio,
+            self.frontend,
+            self.model,
+            context_frames=self.model_spec.context_frames,
+            window_frames=self.window_frames,
+            batch_size=self.batch_size,
+            device=self.device,
+        )
+
+    def decode(self, activations: Mapping[str, np.ndarray]) -> list[Note]:
+        return self.decode_fn(dict(activations), self.frontend_spec.frame_rate, **self.decoder_options)
+
+    def transcribe_audio(self, audio: np.ndarray) -> list[Note]:
+        return self.decode(self.activations(audio))
+
+    def transcribe_file(self, path: str | Path) -> list[Note]:
+        from transcribe_cli.audio import load_audio
+
+        return self.transcribe_audio(load_audio(path, self.sample_rate))
+
+    def describe(self) -> dict[str, Any]:
+        """What produced a transcription (for JSON outputs and eval reports)."""
+        from transcribe_cli import __version__
+
+        return {
+            "transcribe_cli": __version__,
+            "model": self.model_spec.name,
+            "model_options": self.model_options,
+            "frontend": self.frontend_spec.name,
+            "decoder": self.decoder_spec.name,
+            "decoder_options": self.decoder_options,
+            "weights": str(self.weights_path) if self.weights_path else None,
+            "device": str(self.device),
+        }

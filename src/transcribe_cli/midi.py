@@ -1,0 +1,255 @@
+"""Standard MIDI files in and out.
+
+Writing (:func:`write_midi`): a type-1 file with a tempo track (one ``set_tempo``, 4/4)
+and one piano track (``program``, default 0 = Acoustic Grand Piano) on channel 0. Times are
+converted to ticks with that single tempo, so a note's timing error is at most half a tick
+(``60 / (tempo * resolution) / 2`` s: 0.52 ms at the defaults 120 BPM, 480 ticks per
+beat). What MIDI cannot express is made explicit rather than left to chance:
+
+* a note shorter than one tick is lengthened to one tick;
+* a note that starts while another note of the same pitch still sounds ends that note
+  (a key cannot be struck twice without being released); two notes of the same pitch
+  starting on the same tick become one (the later offset, the louder velocity);
+* velocity 0 would mean note-off, so it is written as 1; times before 0 become 0.
+
+The file is written with :mod:`mido` (exact integer tempo, explicit event order) through
+:func:`~transcribe_cli.fileio.atomic_write`.
+
+Reading (:func:`read_midi`): :mod:`pretty_midi` parses the file (tempo maps, running
+status, note-on velocity 0 as note-off); the notes of all non-drum instruments are merged.
+With ``sustain_pedal=True`` note offsets are extended over the sustain pedal, following
+``note_seq.sequences_lib.apply_sustain_control_changes`` (the MAESTRO / Onsets and Frames
+convention), per instrument:
+
+* the pedal is down while the last CC64 value is >= 64;
+* a key released while the pedal is down keeps sounding until the pedal is lifted, or
+  until the same pitch is struck again, whichever comes first;
+* events at the same instant are ordered pedal-down, pedal-up, note-on, note-off, so a key
+  released exactly when the pedal goes down is sustained;
+* notes still sustained at the last event of the file end there.
+
+Notes left with zero or negative duration are **dropped** (e.g. a duplicate note-on of
+the same pitch at the same instant while the pedal is down).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import MidiError
+from .fileio import atomic_write
+from .notes import Note, sort_notes
+
+__all__ = ["DEFAULT_RESOLUTION", "SUSTAIN_CC", "apply_sustain_pedal", "read_midi", "write_midi"]
+
+DEFAULT_RESOLUTION = 480  # ticks per quarter note
+SUSTAIN_CC = 64
+
+# Event kinds in processing order for events at the same time (note_seq's order).
+_SUSTAIN_ON, _SUSTAIN_OFF, _NOTE_ON, _NOTE_OFF = 0, 1, 2, 3
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_midi(
+    notes: Iterable[Note],
+    path: str | os.PathLike[str],
+    *,
+    tempo: float = 120.0,
+    program: int = 0,
+    name: str = "Piano",
+    resolution: int = DEFAULT_RESOLUTION,
+) -> None:
+    """Write ``notes`` to ``path`` as a one-track MIDI file, atomically.
+
+    ``tempo`` (BPM) is stored as the file's initial tempo; note times in seconds are
+    independent of it (only the tick grid changes). An empty ``notes`` gives a valid file
+    with no notes.
+    """
+    import mido
+
+    if not (tempo > 0 and tempo < float("inf")):
+        raise ValueError(f"tempo must be a positive number of BPM, not {tempo!r}")
+    if not 0 <= program <= 127:
+        raise ValueError(f"program must be 0..127, not {program!r}")
+    if resolution <= 0:
+        raise ValueError(f"resolution must be positive, not {resolution!r}")
+
+    microseconds_per_beat = round(60_000_000 / tempo)
+    ticks_per_second = resolution * 1_000_000 / microseconds_per_beat
+    tick_notes = _to_ticks(notes, ticks_per_second)
+
+    midi = mido.MidiFile(type=1, ticks_per_beat=resolution)
+    midi.tracks.append(
+        mido.MidiTrack(
+            [
+                mido.MetaMessage("set_tempo", tempo=microseconds_per_beat, time=0),
+                mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0),
+                mido.MetaMessage("end_of_track", time=0),
+            ]
+        )
+    )
+    events: list[tuple[int, int, int, Any]] = []  # (tick, order, pitch, message)
+    for n in tick_notes:
+        events.append((n.start, 1, n.pitch, mido.Message("note_on", note=n.pitch, velocity=n.velocity, channel=0)))
+        # note-offs sort before note-ons at the same tick, so a re-struck key works
+        events.append((n.end, 0, n.pitch, mido.Message("note_off", note=n.pitch, velocity=0, channel=0)))
+    events.sort(key=lambda e: e[:3])
+    track = mido.MidiTrack(
+        [
+            mido.MetaMessage("track_name", name=name, time=0),
+            mido.Message("program_change", program=program, channel=0, time=0),
+        ]
+    )
+    now = 0
+    for tick, _, _, message in events:
+        track.append(message.copy(time=tick - now))
+        now = tick
+    track.append(mido.MetaMessage("end_of_track", time=0))
+    midi.tracks.append(track)
+
+    with atomic_write(path, "wb") as handle:
+        midi.save(file=handle)
+
+
+@dataclass
+class _TickNote:
+    start: int
+    end: int
+    pitch: int
+    velocity: int
+
+
+def _to_ticks(notes: Iterable[Note], ticks_per_second: float) -> list[_TickNote]:
+    """Quantise to ticks and resolve what MIDI cannot express (see module docstring)."""
+    by_pitch: dict[int, list[_TickNote]] = {}
+    for note in notes:
+        if not (_finite(note.onset) and _finite(note.offset)):
+            raise ValueError(f"cannot write a note with non-finite time to MIDI: {note}")
+        start = max(0, round(note.onset * ticks_per_second))
+        end = max(start + 1, round(note.offset * ticks_per_second))
+        by_pitch.setdefault(note.pitch, []).append(_TickNote(start, end, note.pitch, max(1, note.velocity)))
+
+    result: list[_TickNote] = []
+    for pitch_notes in by_pitch.values():
+        pitch_notes.sort(key=lambda n: (n.start, n.end))
+        merged: list[_TickNote] = []
+        for note in pitch_notes:
+            if merged and merged[-1].start == note.start:
+                prev = merged[-1]
+                prev.end = max(prev.end, note.end)
+                prev.velocity = max(prev.velocity, note.velocity)
+                continue
+            if merged and merged[-1].end > note.start:
+                merged[-1].end = note.start
+            merged.append(note)
+        result.extend(merged)
+    return result
+
+
+def _finite(x: float) -> bool:
+    return x == x and x not in (float("inf"), float("-inf"))
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_midi(path: str | os.PathLike[str], *, sustain_pedal: bool = True, include_drums: bool = False) -> list[Note]:
+    """Notes of every (non-drum, unless ``include_drums``) instrument in ``path``, sorted
+    by onset then pitch, with offsets extended over the sustain pedal if
+    ``sustain_pedal``. Raises :class:`~transcribe_cli.errors.MidiError` for a missing or
+    unreadable file."""
+    file = Path(path)
+    if not file.exists():
+        raise MidiError(f"MIDI file not found: {file}", "check the path and spelling")
+    if file.is_dir():
+        raise MidiError(f"{file} is a directory, not a MIDI file", "pass a .mid file")
+
+    import pretty_midi
+
+    try:
+        with warnings.catch_warnings():
+            # e.g. "Tempo, Key or Time signature change events found on non-zero tracks"
+            warnings.simplefilter("ignore")
+            pm = pretty_midi.PrettyMIDI(str(file))
+    except PermissionError:
+        raise MidiError(f"cannot read MIDI file {file}: permission denied", "check the file permissions") from None
+    except Exception as exc:  # noqa: BLE001 - mido/pretty_midi raise many types on bad data
+        if isinstance(exc, MemoryError):
+            raise
+        raise MidiError(
+            f"{file} is not a readable MIDI file (corrupt or not a Standard MIDI File)",
+            "re-export it as a Standard MIDI File (.mid)",
+        ) from None
+
+    notes: list[Note] = []
+    for instrument in pm.instruments:
+        if instrument.is_drum and not include_drums:
+            continue
+        raw = [(float(n.start), float(n.end), int(n.pitch), int(n.velocity)) for n in instrument.notes]
+        if sustain_pedal and not instrument.is_drum:
+            pedal = [(float(cc.time), int(cc.value)) for cc in instrument.control_changes if cc.number == SUSTAIN_CC]
+            raw = apply_sustain_pedal(raw, pedal)
+        notes.extend(Note(s, e, p, v) for s, e, p, v in raw if e > s)
+    return sort_notes(notes)
+
+
+def apply_sustain_pedal(
+    notes: Sequence[tuple[float, float, int, int]],
+    pedal: Sequence[tuple[float, int]],
+) -> list[tuple[float, float, int, int]]:
+    """Extend ``(onset, offset, pitch, velocity)`` notes of one instrument over the sustain
+    pedal given as ``(time, cc64_value)`` events; see the module docstring for the rules.
+    Returns new tuples in the input order; notes that end up with no duration are dropped."""
+    ends = [n[1] for n in notes]
+
+    events: list[tuple[float, int, int]] = []  # (time, kind, note index or -1)
+    for i, (onset, offset, _, _) in enumerate(notes):
+        events.append((onset, _NOTE_ON, i))
+        events.append((offset, _NOTE_OFF, i))
+    for time, value in pedal:
+        events.append((time, _SUSTAIN_ON if value >= 64 else _SUSTAIN_OFF, -1))
+    events.sort(key=lambda e: (e[0], e[1]))
+
+    sustain = False
+    active: list[int] = []  # sounding notes: key held, or released under the pedal
+    time = 0.0
+    for time, kind, i in events:
+        if kind == _SUSTAIN_ON:
+            sustain = True
+        elif kind == _SUSTAIN_OFF:
+            sustain = False
+            still = []
+            for j in active:
+                if ends[j] < time:  # released earlier, held by the pedal until now
+                    ends[j] = time
+                else:
+                    still.append(j)
+            active = still
+        elif kind == _NOTE_ON:
+            if sustain:
+                pitch = notes[i][2]
+                still = []
+                for j in active:
+                    if notes[j][2] == pitch:  # re-struck: the sustained note ends here
+                        ends[j] = time
+                    else:
+                        still.append(j)
+                active = still
+            active.append(i)
+        elif not sustain and i in active:  # _NOTE_OFF with the pedal up
+            active.remove(i)
+    for j in active:  # still sustained at the last event: end there
+        ends[j] = time
+
+    return [
+        (onset, end, pitch, velocity)
+        for (onset, _, pitch, velocity), end in zip(notes, ends, strict=True)
+        if end > onset
+    ]

@@ -1,0 +1,39 @@
+"""The ``Note`` type shared by every part of the pipeline.
+
+Conventions: times are seconds from the start of the audio, pitches are MIDI note
+numbers (A4 = 69), velocities are MIDI velocities 1..127. Conversion to Hz happens only
+at the mir_eval boundary (:mod:`transcribe_cli.evaluation`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+PIANO_LOWEST = 21  # A0
+PIANO_KEYS = 88
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Note:
+    onset: float
+    offset: float
+    pitch: int
+    velocity: int = 64
+
+    def __post_init__(self) -> None:
+        if not self.offset > self.onset:
+            raise ValueError(f"note offset {self.offset} must be after onset {self.onset}")
+        if not 0 <= self.pitch <= 127:
+            raise ValueError(f"pitch {self.pitch} outside MIDI range 0..127")
+        if not 1 <= self.velocity <= 127:
+            raise ValueError(f"velocity {self.velocity} outside MIDI note-on range 1..127")
+
+    @property
+    def duration(self) -> float:
+        return self.offset - self.onset
+
+
+def sort_notes(notes: Iterable[Note]) -> list[Note]:
+    """Notes ordered by onset, then pitch (the order every writer uses)."""
+    return sorted(notes, key=lambda n: (n.onset, n.pitch, n.offset, n.velocity))

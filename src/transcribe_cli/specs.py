@@ -1,0 +1,99 @@
+"""Cheap descriptions of what plugins provide.
+
+Hooks register *specs*, never loaded objects: building a spec must not import torch,
+read weights or touch the network, so that listing plugins and ``--help`` stay instant.
+Each spec carries a ``factory`` that does the expensive work when it is called.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+
+@dataclass(frozen=True)
+class FrontendSpec:
+    """A spectrogram frontend. ``factory(**options)`` returns a ``torch.nn.Module``
+    with ``sample_rate``, ``hop_length``, ``n_bins`` and
+    ``forward(audio[B, samples]) -> features[B, frames, bins]``."""
+
+    name: str
+    factory: Callable[..., Any]
+    sample_rate: int
+    hop_length: int
+    n_bins: int
+    description: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.hop_length
+
+
+@dataclass(frozen=True)
+class DecoderSpec:
+    """Activations → notes. ``factory()`` returns a callable
+    ``decode(activations: dict[str, ndarray[T, 88]], frame_rate, **options) -> list[Note]``.
+    ``options`` holds every accepted option with its default (its type drives
+    ``--option key=value`` parsing)."""
+
+    name: str
+    factory: Callable[[], Callable[..., Any]]
+    requires: tuple[str, ...]
+    options: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """Where a model's weights live. Exactly one of ``bundled`` (a path inside an installed
+    package, as ``package:relative/path``), ``hub`` (``owner/repo``) applies;
+    ``None`` everywhere means the model needs no weights."""
+
+    bundled: str | None = None
+    hub_repo: str | None = None
+    revision: str | None = None
+    filename: str | None = None
+    sha256: str | None = None
+
+    def describe(self) -> str:
+        if self.bundled:
+            return f"bundled ({self.bundled})"
+        if self.hub_repo:
+            rev = f"@{self.revision[:12]}" if self.revision else ""
+            return f"hf://{self.hub_repo}{rev}/{self.filename}"
+        return "none needed"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A transcription model. ``factory(weights_path: Path | None, **options)`` returns a
+    ``torch.nn.Module`` whose ``forward(features[B, T, bins])`` returns a dict of
+    activations ``[B, T, 88]`` in [0, 1] with keys from {onset, frame, offset, velocity}."""
+
+    name: str
+    factory: Callable[..., Any]
+    frontend: str
+    decoder: str
+    family: str = ""
+    description: str = ""
+    weights: WeightsSource = field(default_factory=WeightsSource)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    decoder_options: Mapping[str, Any] = field(default_factory=dict)
+    # activation keys the model produces (decoders declare which ones they need)
+    outputs: tuple[str, ...] = ("onset", "frame", "offset", "velocity")
+    # frames of context the model needs on each side of a window to be exact there
+    context_frames: int = 16
+    # "peak": the pipeline peak-normalises the whole recording before the frontend
+    audio_normalization: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A labelled dataset. ``factory(root, split, **options)`` returns an iterable of
+    items with ``.audio_path`` and ``.notes()``."""
+
+    name: str
+    factory: Callable[..., Any]
+    description: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,86 @@
+"""Shared fixtures: an isolated plugin environment and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+REAL = SHARED / "data" / "real"
+MIDI_CORPUS = SHARED / "data" / "midi"
+SRC = ROOT / "src"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_plugins(monkeypatch):
+    """No stray plugin env vars, and a fresh registry for every test."""
+    from transcribe_cli.cli.console import STATE
+    from transcribe_cli.registry import reset_registry
+
+    for var in ("TRANSCRIBE_PLUGINS_DIR", "TRANSCRIBE_LOAD_PLUGINS", "TRANSCRIBE_TRACE_PLUGINS"):
+        monkeypatch.delenv(var, raising=False)
+    reset_registry()
+    STATE.verbose = STATE.quiet = False
+    STATE.plugins_dirs = ()
+    yield
+    reset_registry()
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run ``transcribe ARGS`` in-process; returns exit code, stdout and stderr."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def run(*args: str) -> Result:
+        from transcribe_cli.cli import main
+
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def run_subprocess(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300):
+    """Run ``python -m transcribe_cli ARGS`` in a fresh interpreter."""
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(SRC), full_env.get("PYTHONPATH", "")) if p
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "transcribe_cli", *map(str, args)],
+        capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout,
+    )
+
+
+def sine(freq: float, seconds: float, sr: int, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def piano_tone(midi: int, seconds: float, sr: int, amp: float = 0.5, harmonics: int = 6) -> np.ndarray:
+    """A decaying harmonic tone: a crude but pitch-exact stand-in for a piano note."""
+    f0 = 440.0 * 2 ** ((midi - 69) / 12)
+    t = np.arange(int(seconds * sr)) / sr
+    tone = sum((0.6**h) * np.sin(2 * np.pi * f0 * (h + 1) * t) for h in range(harmonics) if f0 * (h + 1) < sr / 2)
+    tone = tone * np.exp(-1.5 * t) * np.minimum(1, t / 0.005)
+    return (amp * tone / np.max(np.abs(tone))).astype(np.float32)
