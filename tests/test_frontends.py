@@ -1,17 +1,18 @@
 """Tests of the spectrogram frontends (``cqt``, ``vqt``, ``logmel``).
 
-The librosa comparisons are "close, not equal": librosa's multi-rate VQT resamples with soxr
-and shortens its lowest filters to a few taps, ours keeps every filter at >= 32 taps and
-follows the single-rate definition to ~1e-5 (tested separately below). Measured on the
-synthetic signal used here (log_gain 1000 features; magnitudes within 60 dB of the maximum):
+The librosa comparisons are "close, not equal". Ours evaluates the single-rate definition to
+~1e-5 (tested directly below); librosa's multi-rate transform resamples with soxr and, for the
+VQT, decimates down to filters of a few taps, which costs it accuracy in the low octaves.
+Measured on the 3 s synthetic signal used here (features at log_gain 1000; relative error over
+the bins within 60 dB of librosa's maximum):
 
-========  ======================  ==========================
-frontend  correlation of features  median relative error
-========  ======================  ==========================
-cqt       0.9996                  0.4 %
-vqt       0.9991                  2.3 %
-logmel    1.0000000               4e-7 (same definition)
-========  ======================  ==========================
+========  =======================  =====================  =================
+frontend  correlation of features  median relative error  90th percentile
+========  =======================  =====================  =================
+cqt       0.99981                  0.39 %                 1.9 %
+vqt       0.99669                  2.9 %                  22 %
+logmel    1.00000                  5e-7                   2e-6
+========  =======================  =====================  =================
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from transcribe_cli.errors import OptionError
 from transcribe_cli.frontends import (
@@ -39,6 +42,12 @@ from transcribe_cli.frontends import (
 )
 from transcribe_cli.frontends.constant_q import ConstantQ, hann_wavelets
 from transcribe_cli.frontends.logmel import hz_to_mel, mel_filterbank, mel_to_hz
+
+# Two float32 evaluations of one frame (other batch, chunk, dtype or backend, so another
+# summation order) differ by about one ulp of the loudest bin, ~5e-7 here. Where
+# ``log_gain * magnitude`` is near 1 that is up to ~2e-4 in features (measured max 1.3e-4 for
+# chunk vs whole, 2.3e-4 for float32 vs float64); the algorithm itself is exact (float64: < 1e-9).
+FLOAT32_ATOL = 5e-4
 
 BUILDERS = {"cqt": build_cqt, "vqt": build_vqt, "logmel": build_logmel}
 NAMES = list(BUILDERS)
@@ -81,33 +90,55 @@ def linear_of(frontend: torch.nn.Module, audio: np.ndarray) -> np.ndarray:
 
 
 def librosa_reference(name: str, audio: np.ndarray) -> np.ndarray:
+    """librosa's transform with our settings. ``sparsity=0``: the default 0.01 drops 1 % of each
+    filter's mass, which raises librosa's leakage floor to about -40 dB."""
     librosa = pytest.importorskip("librosa")
     if name == "cqt":
         s = CQT_SETTINGS
         return np.abs(
             librosa.cqt(
-                audio, sr=s["sample_rate"], hop_length=s["hop_length"], fmin=s["fmin"],
-                n_bins=s["n_bins"], bins_per_octave=s["bins_per_octave"],
+                audio,
+                sr=s["sample_rate"],
+                hop_length=s["hop_length"],
+                fmin=s["fmin"],
+                n_bins=s["n_bins"],
+                bins_per_octave=s["bins_per_octave"],
+                sparsity=0.0,
             )
         )
     if name == "vqt":
         s = VQT_SETTINGS
         return np.abs(
             librosa.vqt(
-                audio, sr=s["sample_rate"], hop_length=s["hop_length"], fmin=s["fmin"],
-                n_bins=s["n_bins"], bins_per_octave=s["bins_per_octave"], gamma=s["gamma"],
+                audio,
+                sr=s["sample_rate"],
+                hop_length=s["hop_length"],
+                fmin=s["fmin"],
+                n_bins=s["n_bins"],
+                bins_per_octave=s["bins_per_octave"],
+                gamma=s["gamma"],
+                sparsity=0.0,
             )
         )
     s = LOGMEL_SETTINGS
     return librosa.feature.melspectrogram(
-        y=audio, sr=s["sample_rate"], n_fft=s["n_fft"], hop_length=s["hop_length"], n_mels=s["n_mels"],
-        fmin=s["fmin"], fmax=s["fmax"], power=1.0, center=True, pad_mode="constant",
+        y=audio,
+        sr=s["sample_rate"],
+        n_fft=s["n_fft"],
+        hop_length=s["hop_length"],
+        n_mels=s["n_mels"],
+        fmin=s["fmin"],
+        fmax=s["fmax"],
+        power=1.0,
+        center=True,
+        pad_mode="constant",
     )
 
 
+@pytest.mark.filterwarnings("ignore:n_fft=.* is too large:UserWarning")
 @pytest.mark.parametrize(
     "name, min_correlation, max_median_error",
-    [("cqt", 0.999, 0.01), ("vqt", 0.998, 0.05), ("logmel", 0.99999, 1e-5)],
+    [("cqt", 0.999, 0.01), ("vqt", 0.995, 0.05), ("logmel", 0.99999, 1e-5)],
 )
 def test_close_to_librosa(frontends, name, min_correlation, max_median_error):
     frontend = frontends[name]
@@ -136,10 +167,14 @@ def test_mel_filterbank_equals_librosa():
     np.testing.assert_allclose(other, librosa.filters.mel(sr=22050, n_fft=1024, n_mels=40), rtol=1e-5, atol=1e-7)
 
 
-def test_mel_scale_round_trip():
-    hz = np.array([0.0, 30.0, 440.0, 999.9, 1000.0, 1000.1, 8000.0, 22050.0])
-    np.testing.assert_allclose(mel_to_hz(hz_to_mel(hz)), hz, rtol=1e-12, atol=1e-9)
-    assert hz_to_mel(1000.0) == pytest.approx(15.0)
+@given(st.floats(min_value=0.0, max_value=96_000.0, allow_nan=False))
+def test_mel_scale_round_trip(hz):
+    assert float(mel_to_hz(hz_to_mel(hz))) == pytest.approx(hz, rel=1e-12, abs=1e-9)
+
+
+def test_mel_scale_is_slaney():
+    assert float(hz_to_mel(1000.0)) == pytest.approx(15.0)  # linear part: 200/3 Hz per mel
+    assert float(hz_to_mel(6400.0)) == pytest.approx(42.0)  # log part: 27 mels per factor 6.4
     assert np.all(np.diff(hz_to_mel(np.linspace(0, 20000, 500))) > 0)
 
 
@@ -223,27 +258,31 @@ def test_batch_equals_items_alone(frontends, name):
     a = music_like(frontend.sample_rate, 1.5, seed=2)
     b = music_like(frontend.sample_rate, 1.5, seed=3)[::-1].copy()
     batch = features_of(frontend, np.stack([a, b]))
-    np.testing.assert_allclose(batch[0], features_of(frontend, a)[0], atol=1e-5)
-    np.testing.assert_allclose(batch[1], features_of(frontend, b)[0], atol=1e-5)
+    np.testing.assert_allclose(batch[0], features_of(frontend, a)[0], atol=FLOAT32_ATOL)
+    np.testing.assert_allclose(batch[1], features_of(frontend, b)[0], atol=FLOAT32_ATOL)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_chunk_with_context_equals_whole_signal(frontends, name):
+@pytest.mark.parametrize("dtype, atol", [(torch.float64, 1e-9), (torch.float32, FLOAT32_ATOL)])
+def test_chunk_with_context_equals_whole_signal(frontends, name, dtype, atol):
     """A chunk starting on a hop boundary reproduces the whole signal's frames wherever it holds
-    ``context_samples`` of audio around them; at its edges (no context) it does not."""
-    frontend = frontends[name]
+    ``context_samples`` of audio around them (exactly, up to rounding); at its edges it does not."""
+    frontend = frontends[name] if dtype == torch.float32 else BUILDERS[name]().to(dtype)
     hop = frontend.hop_length
     margin = -(-frontend.context_samples // hop)  # frames
+    assert frontend.receptive_field == 2 * frontend.context_samples + 1
     chunk_frames = 2 * margin + 40
     start = margin + 13  # frames into the signal
-    audio = music_like(frontend.sample_rate, (start + chunk_frames + margin + 5) * hop / frontend.sample_rate, seed=4)
-    chunk = audio[start * hop : (start + chunk_frames) * hop]
+    seconds = (start + chunk_frames + margin + 5) * hop / frontend.sample_rate
+    audio = torch.from_numpy(music_like(frontend.sample_rate, seconds, seed=4)).to(dtype)[None]
+    chunk = audio[:, start * hop : (start + chunk_frames) * hop]
 
-    whole = features_of(frontend, audio)[0]
-    part = features_of(frontend, chunk)[0]
+    with torch.no_grad():
+        whole, part = frontend(audio)[0], frontend(chunk)[0]
     assert part.shape[0] == chunk_frames + 1
-    np.testing.assert_allclose(part[margin:-margin], whole[start + margin : start + chunk_frames - margin + 1], atol=1e-4)
-    assert np.abs(part[0] - whole[start]).max() > 1e-2  # the first frame lacks its left context
+    inside = part[margin:-margin]
+    torch.testing.assert_close(inside, whole[start + margin : start + chunk_frames - margin + 1], rtol=0, atol=atol)
+    assert (part[0] - whole[start]).abs().max() > 1e-2  # the first frame lacks its left context
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -266,7 +305,7 @@ def test_double_precision_copy_agrees(frontends, name):
     double = BUILDERS[name]().double()
     assert all(buffer.dtype == torch.float64 for buffer in double.buffers())
     with torch.no_grad():
-        torch.testing.assert_close(double(audio).float(), frontend(audio), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(double(audio).float(), frontend(audio), rtol=0, atol=FLOAT32_ATOL)
 
 
 @pytest.mark.gpu
@@ -277,7 +316,7 @@ def test_cuda_matches_cpu(frontends, name):
     audio = torch.from_numpy(music_like(frontend.sample_rate, 2.0, seed=7)[None])
     gpu = BUILDERS[name]().cuda()
     with torch.no_grad():
-        torch.testing.assert_close(gpu(audio.cuda()).cpu(), frontend(audio), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(gpu(audio.cuda()).cpu(), frontend(audio), rtol=0, atol=FLOAT32_ATOL)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -290,14 +329,19 @@ def test_onnx_export_matches_torch(frontends, name, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation / constant-folding notes
         torch.onnx.export(
-            frontend, (example,), str(path), dynamo=False, opset_version=17,
-            input_names=["audio"], output_names=["features"],
+            frontend,
+            (example,),
+            str(path),
+            dynamo=False,
+            opset_version=17,
+            input_names=["audio"],
+            output_names=["features"],
             dynamic_axes={"audio": {0: "batch", 1: "samples"}, "features": {0: "batch", 1: "frames"}},
         )
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     audio = torch.from_numpy(np.stack([music_like(frontend.sample_rate, 1.7, seed=s) for s in (8, 9)]))
     (exported,) = session.run(None, {"audio": audio.numpy()})
-    np.testing.assert_allclose(exported, features_of(frontend, audio.numpy()), atol=2e-4)
+    np.testing.assert_allclose(exported, features_of(frontend, audio.numpy()), atol=FLOAT32_ATOL)
 
 
 def test_bad_input_shape_and_settings_raise():
@@ -326,12 +370,16 @@ def test_hook_registers_three_specs_matching_the_modules():
         assert spec.options == {"log_gain": DEFAULT_LOG_GAIN}
         module = spec.factory(log_gain=10.0)
         assert (module.sample_rate, module.hop_length, module.n_bins) == (
-            spec.sample_rate, spec.hop_length, spec.n_bins,
+            spec.sample_rate,
+            spec.hop_length,
+            spec.n_bins,
         )
         assert module.log_gain == 10.0
         assert spec.frame_rate == pytest.approx(module.frame_rate)
     assert [(s.sample_rate, s.hop_length, s.n_bins) for s in specs] == [
-        (16000, 320, 352), (22050, 512, 252), (16000, 512, 229),
+        (16000, 320, 352),
+        (22050, 512, 252),
+        (16000, 512, 229),
     ]
     direct = []
     register_frontends(direct.append)

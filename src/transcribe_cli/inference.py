@@ -125,7 +125,8 @@ def compute_activations(
     hop = frontend.hop_length
     n_frames = audio.shape[0] // hop + 1
     margin = frontend_margin_frames(frontend) + context_frames
-    windows = plan_windows(n_frames, window_frames, margin)
+    # a short recording is one window of its own length, not a mostly-silent long one
+    windows = plan_windows(n_frames, min(window_frames, n_frames), margin)
     outputs: dict[str, np.ndarray] = {}
     with torch.inference_mode():
         for batch in _batches(windows, batch_size):
@@ -156,10 +157,12 @@ class Transcriber:
         window_seconds: float = DEFAULT_WINDOW_SECONDS,
         batch_size: int | None = None,
     ):
-        from transcribe_cli.hub import resolve_weights
+        from transcribe_cli.model_uri import resolve_model_argument, resolve_model_weights
 
         self.registry = registry or get_registry()
-        self.model_spec: ModelSpec = self.registry.model(model)
+        # a registered name, hf://owner/repo@revision/file or a checkpoint path
+        choice = resolve_model_argument(model, self.registry, weights=weights)
+        self.model_spec: ModelSpec = choice.spec
         self.decoder_spec: DecoderSpec = self.registry.decoder(decoder or self.model_spec.decoder)
         self.frontend_spec: FrontendSpec = self.registry.frontend(self.model_spec.frontend)
         missing = set(self.decoder_spec.requires) - set(self.model_spec.outputs)
@@ -175,7 +178,7 @@ class Transcriber:
         tuned = self.model_spec.decoder_options if self.decoder_spec.name == self.model_spec.decoder else {}
         self.decoder_options = {**self.decoder_spec.options, **tuned, **decoder_options}
         self.model_options = {**self.model_spec.options, **model_options}
-        self.weights_path = resolve_weights(self.model_spec, weights)
+        self.weights_path = resolve_model_weights(choice, weights)
 
         self.device = select_device(device)
         self.frontend = self.frontend_spec.factory().to(self.device).eval()

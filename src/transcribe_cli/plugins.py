@@ -2,7 +2,7 @@
 
 Sources, in order:
 
-1. built-in plugins (``transcribe_cli.frontends``, ``.decoders``, ``.models``),
+1. built-in plugins (``transcribe_cli.frontends``, ``.decoders``, ``.models``, ``.datasets``),
    registered exactly like third-party ones;
 2. installed distributions exposing the entry-point group ``transcribe_cli``;
 3. loose ``*.py`` files from ``--plugins-dir`` and the ``TRANSCRIBE_PLUGINS_DIR``
@@ -43,6 +43,7 @@ BUILTIN_PLUGINS = (
     "transcribe_cli.frontends",
     "transcribe_cli.decoders",
     "transcribe_cli.models",
+    "transcribe_cli.datasets",
 )
 
 

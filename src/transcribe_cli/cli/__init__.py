@@ -78,6 +78,13 @@ def build_app(plugins_dirs: list[str] | tuple[str, ...] = ()) -> typer.Typer:
     transcribe.register(app)
     models.register(app)
     plugins.register(app)
+    from transcribe_cli.cli import cache, download
+
+    download.register(app)
+    cache.register(app)
+    from transcribe_cli.cli import eval as eval_cli
+
+    eval_cli.register(app)
 
     registry = get_registry(plugins_dirs)
     hook = registry.loaded.pm.hook.register_commands

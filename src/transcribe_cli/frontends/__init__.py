@@ -24,8 +24,9 @@ linear part and shrink towards 0. Features reach about 10–11 for full-scale to
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..errors import OptionError
 from ..hookspecs import hookimpl
@@ -34,15 +35,15 @@ from ..specs import FrontendSpec
 #: gain inside ``log1p(log_gain * magnitude)``, shared by the built-in frontends (see above)
 DEFAULT_LOG_GAIN = 1000.0
 
-CQT_SETTINGS: Mapping[str, Any] = MappingProxyType(dict(
-    sample_rate=16_000, hop_length=320, fmin=27.5, n_bins=352, bins_per_octave=48, gamma=0.0
-))
-VQT_SETTINGS: Mapping[str, Any] = MappingProxyType(dict(
-    sample_rate=22_050, hop_length=512, fmin=55.0, n_bins=252, bins_per_octave=36, gamma=53.0
-))
-LOGMEL_SETTINGS: Mapping[str, Any] = MappingProxyType(dict(
-    sample_rate=16_000, n_fft=2048, hop_length=512, n_mels=229, fmin=30.0, fmax=8000.0
-))
+CQT_SETTINGS: Mapping[str, Any] = MappingProxyType(
+    {"sample_rate": 16_000, "hop_length": 320, "fmin": 27.5, "n_bins": 352, "bins_per_octave": 48, "gamma": 0.0}
+)
+VQT_SETTINGS: Mapping[str, Any] = MappingProxyType(
+    {"sample_rate": 22_050, "hop_length": 512, "fmin": 55.0, "n_bins": 252, "bins_per_octave": 36, "gamma": 53.0}
+)
+LOGMEL_SETTINGS: Mapping[str, Any] = MappingProxyType(
+    {"sample_rate": 16_000, "n_fft": 2048, "hop_length": 512, "n_mels": 229, "fmin": 30.0, "fmax": 8000.0}
+)
 
 _OPTIONS: dict[str, Any] = {"log_gain": DEFAULT_LOG_GAIN}
 
@@ -92,12 +93,27 @@ def build_logmel(**options: Any) -> Any:
 def builtin_frontend_specs() -> list[FrontendSpec]:
     """Specs of the built-in frontends (cheap: nothing is built)."""
     entries: list[tuple[str, Callable[..., Any], Mapping[str, Any], int, str]] = [
-        ("cqt", build_cqt, CQT_SETTINGS, CQT_SETTINGS["n_bins"],
-         "constant-Q, 16 kHz, 20 ms hop, A0 + 352 bins at 48/octave (HPPNet)"),
-        ("vqt", build_vqt, VQT_SETTINGS, VQT_SETTINGS["n_bins"],
-         "variable-Q (gamma 53 Hz), 22.05 kHz, hop 512, A1 + 252 bins at 36/octave (PitchVis)"),
-        ("logmel", build_logmel, LOGMEL_SETTINGS, LOGMEL_SETTINGS["n_mels"],
-         "log-mel, 16 kHz, n_fft 2048, hop 512, 229 bands 30 Hz-8 kHz (Onsets & Frames)"),
+        (
+            "cqt",
+            build_cqt,
+            CQT_SETTINGS,
+            CQT_SETTINGS["n_bins"],
+            "constant-Q, 16 kHz, 20 ms hop, A0 + 352 bins at 48/octave (HPPNet)",
+        ),
+        (
+            "vqt",
+            build_vqt,
+            VQT_SETTINGS,
+            VQT_SETTINGS["n_bins"],
+            "variable-Q (gamma 53 Hz), 22.05 kHz, hop 512, A1 + 252 bins at 36/octave (PitchVis)",
+        ),
+        (
+            "logmel",
+            build_logmel,
+            LOGMEL_SETTINGS,
+            LOGMEL_SETTINGS["n_mels"],
+            "log-mel, 16 kHz, n_fft 2048, hop 512, 229 bands 30 Hz-8 kHz (Onsets & Frames)",
+        ),
     ]
     return [
         FrontendSpec(

@@ -7,7 +7,8 @@ Conventions every frontend here follows:
 * **Framing** is ``center=True`` with *zero* padding: ``frames = samples // hop_length + 1``
   and frame ``t`` is centred on sample ``t * hop_length``. Samples outside the signal are
   zeros, never reflections, so a frame depends only on the audio within
-  ``context_samples`` of its centre: a chunk that starts at a multiple of ``hop_length`` and
+  ``context_samples`` of its centre (``receptive_field = 2 * context_samples + 1``, what the
+  inference windows read): a chunk that starts at a multiple of ``hop_length`` and
   has that much audio around a frame reproduces the frame of the whole signal.
 * **Output** ``features[B, frames, bins]`` float32 = ``log1p(log_gain * magnitude)``:
   non-negative, zero for silence, logarithmic for ``magnitude >> 1 / log_gain`` and exactly
@@ -78,6 +79,11 @@ class SpectrogramFrontend(nn.Module):
     def frame_rate(self) -> float:
         """Frames per second."""
         return self.sample_rate / self.hop_length
+
+    @property
+    def receptive_field(self) -> int:
+        """Samples spanned by the analysis of one frame: ``2 * context_samples + 1``."""
+        return 2 * self.context_samples + 1
 
     def frame_count(self, n_samples: int) -> int:
         """Number of frames ``forward`` returns for ``n_samples`` of audio."""

@@ -204,7 +204,8 @@ class ConstantQ(SpectrogramFrontend):
 
     def magnitude(self, signal: Tensor) -> Tensor:
         n_frames = signal.shape[-1] // self.hop_length + 1
-        outputs: list[Tensor] = []
+        reals: list[Tensor] = []
+        imags: list[Tensor] = []
         level = 0
         offset = 0  # samples stored before position 0 at the current level
         for i, group in enumerate(self.groups):
@@ -215,8 +216,11 @@ class ConstantQ(SpectrogramFrontend):
             responses = centered_frames_conv(
                 signal, kernels, half=self._halves[i], stride=self.hop_length >> level, n_frames=n_frames, offset=offset
             )
-            outputs.append(quadrature_magnitude(responses))
-        return torch.cat(outputs[::-1], dim=1)
+            real, imag = responses.chunk(2, dim=1)
+            reals.append(real)
+            imags.append(imag)
+        # groups run from the top octave down; one magnitude over all bins (fewer small ops)
+        return quadrature_magnitude(torch.cat(reals[::-1] + imags[::-1], dim=1))
 
     def _decimate(self, signal: Tensor, offset: int) -> tuple[Tensor, int]:
         """Low-pass and keep the samples at even positions; returns ``(signal, offset)``.

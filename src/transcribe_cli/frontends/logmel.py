@@ -102,9 +102,7 @@ class LogMel(SpectrogramFrontend):
         kernels = dft_kernels(n_fft, stop)
         kernels = np.concatenate([kernels[first:stop], kernels[stop + first :]], axis=0)
         self.register_buffer("kernels", torch.tensor(kernels, dtype=torch.float32), persistent=False)
-        self.register_buffer(
-            "mel_basis", torch.tensor(filters[:, first:stop], dtype=torch.float32), persistent=False
-        )
+        self.register_buffer("mel_basis", torch.tensor(filters[:, first:stop], dtype=torch.float32), persistent=False)
         self.context_samples = n_fft // 2 - 1
 
     def magnitude(self, signal: Tensor) -> Tensor:

@@ -1,17 +1,31 @@
-"""Supervised NMF transcription: fixed note templates, activations by multiplicative updates.
+"""Supervised NMF transcription: fixed note templates, gains by multiplicative updates.
 
-The magnitude spectrogram ``V`` (``[frames, bins]``, linear, from the ``cqt`` frontend) is
-explained as ``V ≈ H Wᵀ`` with a fixed dictionary ``W`` (``[bins, n_templates]``, one
-template per piano key in columns 0..87, optionally followed by extra templates for noise
-or other sounds) and non-negative gains ``H`` (``[frames, n_templates]``). ``H`` minimises
-the β-divergence ``D_β(V | H Wᵀ) + λ Σ H`` by the multiplicative updates of Févotte & Idier
-(2011), with the exponent ``γ(β)`` that makes every update non-increasing.
+Model. The linear magnitude spectrogram ``V`` (``[frames, bins]``, from the ``cqt``
+frontend: ``V = expm1(features) / log_gain``) is explained as ``V ≈ H Wᵀ`` with a fixed
+dictionary ``W`` (``[bins, templates]``) and non-negative gains ``H`` (``[frames,
+templates]``). The dictionary holds ``n_groups`` templates per piano key — column
+``g * 88 + k`` is group ``g`` of key ``k`` (A0 + k), e.g. the attack and the sustained part
+of two pianos — optionally followed by extra templates (noise) whose gains are discarded.
+``H`` minimises the β-divergence ``D_β(V | H Wᵀ) + sparsity · Σ H`` by the multiplicative
+updates of Févotte & Idier (2011), with the exponent ``γ(β)`` that makes each update
+non-increasing; ``n_iter`` updates from ``H₀[t] = ‖V[t]‖₁ / templates``.
 
 Frame-wise by construction: with ``W`` fixed, frame ``t`` of ``H`` depends on frame ``t`` of
-``V`` only (the initialisation ``H₀[t] = ‖V[t]‖₁ / n_templates`` is frame-wise too), so the
-result does not depend on how a recording is cut into windows. Activations in [0, 1] are
-``1 - exp(-H[:, k] / scale[k])`` with per-key scales learned from training renders; the
-pipeline peak-normalises the whole recording first, so gains are comparable across files.
+``V`` only, so the gains do not depend on how a recording is cut into windows.
+
+Activations. The gain of key ``k`` is ``G[t, k] = Σ_g H[t, g·88 + k]`` (templates are
+L1-normalised, so ``G`` is the magnitude the key explains). Levels are mapped to [0, 1] on
+a decibel scale, ``level(x) = clip(1 + 20·log10(x / reference) / range_db, 0, 1)``: 1 at
+``reference`` and above, 0 at ``range_db`` below it. Because the pipeline peak-normalises
+the whole recording first (``audio_normalization="peak"``), ``reference`` (learned from
+training renders) means the same in every file and every window.
+
+* ``frame``    = ``level(G[t])`` — how loud the key sounds;
+* ``onset``    = ``level(max(G[t] - G[t-1], 0))`` — how much it rose since the previous
+  frame (piano notes start with their loudest frame). Needs one frame of context before
+  a window (``ModelSpec.context_frames = 1``); before the first frame the signal is silence;
+* ``velocity`` = ``level(G[t])`` on the velocity scale ``velocity_range_db`` — read by the
+  decoders at each note's onset frame.
 
 Reference: C. Févotte and J. Idier, "Algorithms for nonnegative matrix factorization with
 the β-divergence", Neural Computation 23(9), 2011.
@@ -19,6 +33,7 @@ the β-divergence", Neural Computation 23(9), 2011.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -28,7 +43,9 @@ from torch import nn
 
 from ..notes import PIANO_KEYS
 
-EPS = 1e-10
+EPS = 1e-12
+#: Format version of the template file written by ``scripts/learn_nmf_templates.py``.
+TEMPLATE_FORMAT = 1
 
 
 def mu_exponent(beta: float) -> float:
@@ -56,7 +73,7 @@ def beta_divergence(V: torch.Tensor, V_hat: torch.Tensor, beta: float) -> torch.
 
 
 def _ratio_terms(V: torch.Tensor, V_hat: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(V ⊙ V̂^(β-2), V̂^(β-1))``, the numerator and denominator factors of the updates."""
+    """``(V ⊙ V̂^(β-2), V̂^(β-1))``: the numerator and denominator factors of the updates."""
     V_hat = V_hat.clamp_min(EPS)
     if beta == 1:
         return V / V_hat, torch.ones_like(V_hat)
@@ -69,7 +86,7 @@ def update_h(
     V: torch.Tensor, W: torch.Tensor, H: torch.Tensor, beta: float, sparsity: float = 0.0
 ) -> torch.Tensor:
     """One multiplicative update of ``H`` ``[..., T, K]`` for ``V ≈ H Wᵀ`` (``V`` ``[..., T, F]``,
-    ``W`` ``[F, K]``) with an L1 penalty ``sparsity * Σ H``. Zeros in ``H`` stay zero."""
+    ``W`` ``[F, K]``) with the penalty ``sparsity · Σ H``. Zeros in ``H`` stay zero."""
     num, den = _ratio_terms(V, H @ W.T, beta)
     ratio = (num @ W) / (den @ W + sparsity).clamp_min(EPS)
     gamma = mu_exponent(beta)
@@ -86,117 +103,140 @@ def update_w(V: torch.Tensor, W: torch.Tensor, H: torch.Tensor, beta: float) -> 
 
 def initial_h(V: torch.Tensor, n_templates: int) -> torch.Tensor:
     """Frame-wise start for the updates: every template gets ``‖V[t]‖₁ / n_templates``
-    (templates are L1-normalised, so this explains the frame's total energy)."""
+    (with L1-normalised templates this explains the frame's total magnitude)."""
     energy = V.sum(dim=-1, keepdim=True)
-    return energy.expand(*V.shape[:-1], n_templates) / n_templates
+    return (energy / n_templates).expand(*V.shape[:-1], n_templates).contiguous()
+
+
+def db_level(x: torch.Tensor, reference: float, range_db: float) -> torch.Tensor:
+    """``clip(1 + 20·log10(x / reference) / range_db, 0, 1)`` (0 for ``x <= 0``)."""
+    decibels = 20.0 * torch.log10(x.clamp_min(EPS) / reference)
+    return (1.0 + decibels / range_db).clamp(0.0, 1.0)
 
 
 class NMFTranscriber(nn.Module):
-    """Transcribe piano by supervised NMF with a fixed template dictionary.
+    """Piano transcription by supervised NMF with a fixed template dictionary.
 
     Args:
-        W: dictionary ``[n_bins, n_templates]``; columns ``0..n_keys-1`` are the keys A0..C8,
-            any further columns are extra (noise) templates whose gains are discarded.
-            Columns are L1-normalised here.
-        scale: per-key activation scale ``[n_keys]`` (or a scalar): activation
-            ``= 1 - exp(-H / scale)``.
-        log_gain: the frontend's compression gain; features are ``log1p(log_gain * |X|)``.
+        W: dictionary ``[bins, n_groups * n_keys + extra]`` (see the module docstring);
+            columns are L1-normalised here.
+        n_groups: templates per key.
+        reference: gain that maps to activation 1 (for peak-normalised audio).
+        range_db: dB below ``reference`` that map to activation 0 (frame and onset).
+        velocity_range_db: the same for the velocity activation.
+        log_gain: the frontend's ``log_gain`` (features are ``log1p(log_gain · |X|)``).
         n_iter: multiplicative updates per forward pass.
-        beta: β of the divergence (1 = KL).
-        sparsity: L1 penalty on ``H`` (in units of the L1-normalised magnitude).
-        onset: also return an ``"onset"`` activation from the rise of ``H`` over one frame
-            (needs one frame of context before each window).
+        beta: β of the divergence (1 = KL, 0.5 is the default learned setting).
+        sparsity: L1 penalty on ``H`` (units of the L1-normalised magnitude).
     """
+
+    outputs = ("onset", "frame", "velocity")
 
     def __init__(
         self,
         W: np.ndarray | torch.Tensor,
-        scale: np.ndarray | torch.Tensor | float = 1.0,
         *,
+        n_groups: int = 1,
+        reference: float = 1.0,
+        range_db: float = 80.0,
+        velocity_range_db: float = 40.0,
         log_gain: float = 1.0,
         n_iter: int = 50,
-        beta: float = 1.0,
+        beta: float = 0.5,
         sparsity: float = 0.0,
         n_keys: int = PIANO_KEYS,
-        onset: bool = False,
     ) -> None:
         super().__init__()
         W = torch.as_tensor(np.asarray(W, dtype=np.float32))
-        if W.ndim != 2 or W.shape[1] < n_keys:
-            raise ValueError(f"W must be [bins, >= {n_keys}] templates, got {tuple(W.shape)}")
-        if bool((W < 0).any()):
-            raise ValueError("W must be non-negative")
-        W = W / W.sum(dim=0, keepdim=True).clamp_min(EPS)
-        scale_t = torch.as_tensor(np.asarray(scale, dtype=np.float32)).reshape(-1)
-        scale_t = scale_t.expand(n_keys).clone() if scale_t.numel() == 1 else scale_t
-        if scale_t.shape != (n_keys,) or bool((scale_t <= 0).any()):
-            raise ValueError(f"scale must be positive, one per key ({n_keys})")
-        if n_iter < 1 or log_gain <= 0:
-            raise ValueError("n_iter must be >= 1 and log_gain > 0")
-        self.register_buffer("W", W)
-        self.register_buffer("scale", scale_t)
+        if W.ndim != 2 or W.shape[1] < n_groups * n_keys or n_groups < 1:
+            raise ValueError(f"W must be [bins, >= {n_groups} x {n_keys}] templates, got {tuple(W.shape)}")
+        if not bool(torch.isfinite(W).all()) or bool((W < 0).any()):
+            raise ValueError("W must be finite and non-negative")
+        if n_iter < 1 or log_gain <= 0 or reference <= 0 or range_db <= 0 or velocity_range_db <= 0:
+            raise ValueError("n_iter >= 1 and positive log_gain, reference and dB ranges are required")
+        if sparsity < 0:
+            raise ValueError("sparsity must be >= 0")
+        self.register_buffer("W", W / W.sum(dim=0, keepdim=True).clamp_min(EPS))
+        self.n_groups = int(n_groups)
+        self.n_keys = int(n_keys)
+        self.reference = float(reference)
+        self.range_db = float(range_db)
+        self.velocity_range_db = float(velocity_range_db)
         self.log_gain = float(log_gain)
         self.n_iter = int(n_iter)
         self.beta = float(beta)
         self.sparsity = float(sparsity)
-        self.n_keys = int(n_keys)
-        self.onset = bool(onset)
 
     @property
     def n_bins(self) -> int:
         return int(self.W.shape[0])
 
     def linear(self, features: torch.Tensor) -> torch.Tensor:
-        """Features ``log1p(log_gain * |X|)`` → linear magnitude ``|X|``."""
-        return torch.expm1(features.float()).clamp_min(0) / self.log_gain
+        """Features ``log1p(log_gain · |X|)`` → linear magnitude ``|X|``."""
+        return torch.expm1(features.float()).clamp_min(0.0) / self.log_gain
 
     def gains(self, V: torch.Tensor) -> torch.Tensor:
-        """Solve ``V ≈ H Wᵀ`` for ``H ≥ 0`` (``V`` ``[..., T, bins]`` linear → ``[..., T, templates]``)."""
+        """Solve ``V ≈ H Wᵀ`` for ``H ≥ 0``: ``V`` ``[..., T, bins]`` → ``H`` ``[..., T, templates]``."""
         W = self.W.to(V.dtype)
         H = initial_h(V, W.shape[1])
         for _ in range(self.n_iter):
             H = update_h(V, W, H, self.beta, self.sparsity)
         return H
 
-    def activations(self, H: torch.Tensor) -> torch.Tensor:
-        """Key gains ``H[..., :n_keys]`` → activations in [0, 1]."""
-        return 1.0 - torch.exp(-H[..., : self.n_keys] / self.scale)
+    def key_gains(self, H: torch.Tensor) -> torch.Tensor:
+        """Template gains ``[..., T, templates]`` → key gains ``[..., T, n_keys]`` (sum over groups)."""
+        grouped = H[..., : self.n_groups * self.n_keys]
+        return grouped.unflatten(-1, (self.n_groups, self.n_keys)).sum(dim=-2)
+
+    def activations(self, G: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Key gains ``[..., T, n_keys]`` → ``{"onset", "frame", "velocity"}`` in [0, 1]."""
+        previous = torch.nn.functional.pad(G, (0, 0, 1, 0))[..., :-1, :]
+        return {
+            "onset": db_level((G - previous).clamp_min(0.0), self.reference, self.range_db),
+            "frame": db_level(G, self.reference, self.range_db),
+            "velocity": db_level(G, self.reference, self.velocity_range_db),
+        }
 
     def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``features[B, T, bins]`` → activations ``[B, T, n_keys]`` (see the module docstring)."""
         if features.shape[-1] != self.n_bins:
             raise ValueError(f"expected {self.n_bins} feature bins, got {features.shape[-1]}")
-        H = self.gains(self.linear(features))
-        frame = self.activations(H)
-        out = {"frame": frame}
-        if self.onset:
-            previous = torch.nn.functional.pad(frame, (0, 0, 1, 0))[..., :-1, :]
-            out["onset"] = (frame - previous).clamp_min(0)
-        return out
+        return self.activations(self.key_gains(self.gains(self.linear(features))))
+
+    def extra_repr(self) -> str:
+        return (
+            f"bins={self.n_bins}, templates={self.W.shape[1]}, n_groups={self.n_groups}, "
+            f"beta={self.beta:g}, n_iter={self.n_iter}, sparsity={self.sparsity:g}"
+        )
 
 
-def load_templates(path: str | Path) -> dict[str, Any]:
-    """Read a template file written by ``scripts/learn_nmf_templates.py``.
+def load_templates(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read a template file: ``(W [bins, templates], meta)``.
 
-    Returns ``{"W": [bins, templates], "scale": [88], "metadata": dict}``.
+    The file is an ``.npz`` with ``W`` and ``meta`` (a JSON object string, the project's
+    checkpoint-metadata convention: ``meta["model"] == "nmf"``; ``meta["settings"]`` holds
+    the constructor arguments of :class:`NMFTranscriber` the templates were tuned with).
     """
-    import json
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            W = np.asarray(data["W"], dtype=np.float32)
+            meta = json.loads(str(data["meta"]))
+    except (OSError, KeyError, ValueError) as exc:
+        from ..errors import TranscribeError
 
-    with np.load(path, allow_pickle=False) as data:
-        W = np.asarray(data["W"], dtype=np.float32)
-        scale = np.asarray(data["scale"], dtype=np.float32)
-        metadata = json.loads(str(data["metadata"]))
-    return {"W": W, "scale": scale, "metadata": metadata}
+        raise TranscribeError(
+            f"{path} is not an NMF template file ({exc})", "pass a file written by scripts/learn_nmf_templates.py"
+        ) from None
+    return W, meta
 
 
 def build(path: str | Path, options: Mapping[str, Any]) -> NMFTranscriber:
     """An :class:`NMFTranscriber` from a template file; ``options`` override its settings."""
-    templates = load_templates(path)
-    meta = templates["metadata"]
-    settings = dict(meta.get("model", {}))
-    settings.update(options)
-    return NMFTranscriber(
-        templates["W"],
-        templates["scale"],
-        log_gain=float(settings.pop("log_gain", meta.get("frontend", {}).get("log_gain", 1.0))),
-        **settings,
-    )
+    from ..errors import OptionError
+
+    W, meta = load_templates(path)
+    settings = {**meta.get("settings", {}), **options}
+    try:
+        return NMFTranscriber(W, **settings)
+    except (TypeError, ValueError) as exc:
+        raise OptionError(f"invalid nmf model options: {exc}", "see `transcribe models info nmf`") from None

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Measure the ``nmf`` model the way users run it, and print the figures for its model card.
+
+    python scripts/measure_nmf.py [--test-pieces 3] [--weights FILE] [--option KEY=VALUE] [--json OUT]
+
+Every file goes through :class:`transcribe_cli.inference.Transcriber` — the ``transcribe``
+command's pipeline: ``load_audio`` at 16 kHz, peak normalisation, the ``cqt`` frontend over
+20 s windows, the model, and the registered default decoder with the model's tuned
+options — and is scored with :func:`transcribe_cli.evaluation.evaluate_notes` (mir_eval:
+onset F1 at ±50 ms, frame F1 at 10 ms).
+
+Sets:
+
+* ``real``: the real piano recordings in ``../shared/data/real`` (``stereo_sample.wav``,
+  ``maestro_2018_chamber3_clip.wav``) against their MIDI labels;
+* ``example``: the bundled ``examples/pop909_*.flac`` against its MIDI;
+* ``rendered``: the first ``--test-pieces`` POP909 pieces of the *test* split (never used
+  for learning or tuning, see ``learn_nmf_templates.piece_split``), whole pieces rendered
+  with each SoundFont piano, against ``read_midi(..., sustain_pedal=True)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from learn_nmf_templates import (  # noqa: E402  (script folder import)
+    PIANOS,
+    REAL,
+    RENDER_GAIN,
+    ROOT,
+    SAMPLE_RATE,
+    piece_midi,
+    pop909_pieces,
+)
+
+REAL_FILES = ("stereo_sample.wav", "maestro_2018_chamber3_clip.wav")
+KEYS = ("onset_precision", "onset_recall", "onset_f1", "onset_offset_f1", "onset_velocity_f1", "frame_f1")
+
+
+def measure(transcriber, audio_path: Path, midi_path: Path) -> dict[str, Any]:
+    from transcribe_cli.evaluation import evaluate_notes
+    from transcribe_cli.midi import read_midi
+
+    started = time.perf_counter()
+    est = transcriber.transcribe_file(audio_path)
+    seconds = time.perf_counter() - started
+    ref = read_midi(midi_path, sustain_pedal=True)
+    scores = evaluate_notes(ref, est)
+    return {
+        "audio": str(audio_path),
+        "reference": str(midi_path),
+        "notes_ref": len(ref),
+        "notes_est": len(est),
+        "seconds": round(seconds, 2),
+        **{key: round(float(scores[key]), 4) for key in KEYS},
+    }
+
+
+def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    return {key: round(float(np.mean([row[key] for row in rows])), 4) for key in KEYS}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--test-pieces", type=int, default=3)
+    parser.add_argument("--weights", type=Path, default=None, help="template file (default: bundled)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="model/decoder option, as `transcribe --option` (repeatable)")
+    parser.add_argument("--json", type=Path, default=None, help="write all rows and summaries here")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from transcribe_cli.inference import Transcriber
+    from transcribe_cli.rendering import render
+
+    torch.set_num_threads(args.threads)
+    transcriber = Transcriber("nmf", device="cpu", weights=args.weights, options=args.option)
+    print(f"model nmf, decoder {transcriber.decoder_spec.name} {transcriber.decoder_options}")
+    results: dict[str, Any] = {"decoder": transcriber.decoder_spec.name, "decoder_options": transcriber.decoder_options}
+
+    real = [measure(transcriber, REAL / name, (REAL / name).with_suffix(".mid")) for name in REAL_FILES]
+    examples = sorted((ROOT / "examples").glob("pop909_*.flac"))
+    bundled = [measure(transcriber, path, path.with_suffix(".mid")) for path in examples]
+    rendered = []
+    for piece in pop909_pieces("test")[: args.test_pieces]:
+        for name, soundfont, program in PIANOS:
+            wav = render(piece_midi(piece), sample_rate=SAMPLE_RATE, soundfont=soundfont, program=program,
+                         gain=RENDER_GAIN)
+            row = measure(transcriber, wav, piece_midi(piece))
+            row.update(piece=piece, piano=name)
+            rendered.append(row)
+            print(f"{piece} {name}: " + ", ".join(f"{k} {row[k]:.3f}" for k in KEYS), flush=True)
+
+    for title, rows in (("real", real), ("example", bundled), ("rendered", rendered)):
+        print(f"\n== {title}")
+        for row in rows:
+            label = row.get("piece", Path(row["audio"]).name) + (f" @{row['piano']}" if "piano" in row else "")
+            print(f"{label:40s} notes {row['notes_ref']:5d}/{row['notes_est']:5d}  "
+                  + "  ".join(f"{k} {row[k]:.3f}" for k in KEYS))
+        if rows:
+            print(f"{'mean':40s} {'':17s}" + "  ".join(f"{k} {v:.3f}" for k, v in summarise(rows).items()))
+        results[title] = {"rows": rows, "mean": summarise(rows) if rows else {}}
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

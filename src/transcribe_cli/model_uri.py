@@ -1,0 +1,209 @@
+"""What ``--model`` may name: a registered model, a Hub checkpoint URI, or a local checkpoint.
+
+- a registered name (``nmf``): the model as its plugin registered it;
+- ``hf://owner/repo[@revision]/path/in/repo`` (``models/`` may precede ``owner``): a checkpoint
+  in a Hugging Face model repository, downloaded once into the cache. The revision is a
+  commit hash (recommended: immutable, no request once cached), a branch or a tag; special
+  refs (``refs/pr/3``) are written as is, other revisions containing ``/`` URL-encoded.
+  Without a revision the default branch is used (one request per run to resolve it).
+  Same grammar as ``huggingface_hub``'s ``hf://`` URIs, restricted to model repositories;
+- a path to a checkpoint file.
+
+A checkpoint names the registered model that builds it in its metadata (see
+:mod:`transcribe_cli.checkpoint_meta`); that model's frontend, decoder and options apply.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import posixpath
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
+
+from transcribe_cli.checkpoint_meta import (
+    CHECKPOINT_SUFFIXES,
+    SIDECAR,
+    model_name_from,
+    read_checkpoint_meta,
+    read_sidecar_meta,
+)
+from transcribe_cli.errors import TranscribeError, UnknownNameError
+from transcribe_cli.hub import SPECIAL_REF_RE, HubFile, HubFileNotFoundError, explicit_path, fetch, resolve_weights
+from transcribe_cli.registry import Registry
+from transcribe_cli.specs import ModelSpec, WeightsSource
+
+HF_PREFIX = "hf://"
+_OTHER_REPO_TYPES = ("datasets", "spaces", "kernels", "buckets")
+_REPO_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?")
+URI_HELP = "expected hf://owner/repo[@revision]/file"
+
+
+def is_hf_uri(text: str) -> bool:
+    """Whether ``text`` is meant as a Hub URI (it may still be malformed).
+
+    ``hf:/`` (one slash) counts too: ``pathlib.Path`` collapses the double slash of a URI
+    passed through a ``Path``-typed option."""
+    return str(text).startswith(("hf://", "hf:/"))
+
+
+def _bad(uri: str, why: str) -> TranscribeError:
+    return TranscribeError(f"bad Hub URI {uri!r}: {why}", URI_HELP)
+
+
+def _check_repo_id(uri: str, repo_id: str) -> None:
+    parts = repo_id.split("/")
+    if len(parts) != 2 or not all(parts):
+        raise _bad(uri, f"repository must be 'owner/name', got {repo_id!r}")
+    for part in parts:
+        if not _REPO_PART.fullmatch(part) or "--" in part or ".." in part:
+            raise _bad(uri, f"{part!r} is not a valid owner or repository name")
+
+
+def parse_hf_uri(uri: str) -> HubFile:
+    """``hf://owner/repo[@revision]/path`` → :class:`HubFile`. Raises :class:`TranscribeError`."""
+    text = str(uri)
+    if text.startswith("hf://"):
+        body = text[len("hf://"):]
+    elif text.startswith("hf:/"):
+        body = text[len("hf:/"):]
+    else:
+        raise _bad(text, "it does not start with hf://")
+    location = body.strip("/")
+    first, _, rest = location.partition("/")
+    if first in _OTHER_REPO_TYPES:
+        raise _bad(text, f"only model repositories hold models, not {first}")
+    if first == "models":
+        location = rest.strip("/")
+    if not location:
+        raise _bad(text, "no repository")
+    at = location.find("@")
+    revision: str | None
+    if at == -1 or location[:at].count("/") > 1:  # no revision ('@' in a file name is literal)
+        parts = location.split("/", 2)
+        repo_id = "/".join(parts[:2])
+        path = parts[2] if len(parts) > 2 else ""
+        revision = None
+    else:
+        repo_id, rev_and_path = location[:at], location[at + 1:]
+        special = SPECIAL_REF_RE.match(rev_and_path)
+        if special:
+            revision, path = special.group(), rev_and_path[special.end():].lstrip("/")
+        else:
+            revision, _, path = rev_and_path.partition("/")
+        revision = unquote(revision)
+        if not revision:
+            raise _bad(text, "empty revision after '@'")
+    _check_repo_id(text, repo_id)
+    if not path:
+        raise _bad(text, "no file inside the repository")
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        raise _bad(text, f"file path {path!r} is not a plain path inside the repository")
+    return HubFile(repo_id, path, revision)
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A ``--model`` argument, resolved: the spec to build and, when the argument itself
+    named a checkpoint, that file (otherwise the spec's own weights apply)."""
+
+    spec: ModelSpec
+    checkpoint: Path | None
+    kind: str  # "registered", "hub" or "file"
+
+
+def _model_for(name: str | None, registry: Registry, origin: str) -> ModelSpec:
+    names = registry.names("model")
+    if name is None:
+        raise TranscribeError(
+            f"checkpoint {origin} does not say which model it is for",
+            "add metadata {\"model\": NAME} to it or a config.json beside it (docs/model-cards.md), "
+            f"or run --model NAME --weights FILE; registered models: {', '.join(names) or 'none'}",
+        )
+    if name not in names:
+        raise TranscribeError(
+            f"checkpoint {origin} is for model {name!r}, which no installed plugin registers",
+            f"install the plugin that provides it; registered models: {', '.join(names) or 'none'}",
+        )
+    return registry.model(name)
+
+
+def _checkpoint_model_name(path: Path, origin: str, sidecar: Callable[[], Path | None]) -> str | None:
+    name = model_name_from(read_checkpoint_meta(path), origin)
+    if name is None:
+        config = sidecar()
+        if config is not None:
+            name = model_name_from(read_sidecar_meta(config), f"{origin} ({SIDECAR})")
+    return name
+
+
+def _hub_sidecar(ref: HubFile, offline: bool | None, progress: bool) -> Callable[[], Path | None]:
+    def fetch_sidecar() -> Path | None:
+        side = ref.sibling(posixpath.join(posixpath.dirname(ref.filename), SIDECAR))
+        try:
+            return fetch(side, offline=offline, progress=progress)
+        except HubFileNotFoundError:
+            return None  # no config.json in the repository: the checkpoint had to say it
+
+    return fetch_sidecar
+
+
+def resolve_model_argument(
+    model: str,
+    registry: Registry,
+    *,
+    weights: str | os.PathLike | None = None,
+    offline: bool | None = None,
+    progress: bool = True,
+) -> ModelChoice:
+    """Turn a ``--model`` value into a :class:`ModelChoice` (downloads a Hub checkpoint).
+
+    A registered name never touches the disk or the network here; its weights are resolved
+    later by :func:`transcribe_cli.hub.resolve_weights`."""
+    model = str(model)
+    if model in registry.names("model"):
+        return ModelChoice(registry.model(model), None, "registered")
+    if is_hf_uri(model):
+        ref = parse_hf_uri(model)
+        if weights is not None:
+            raise TranscribeError(f"--model {model} already names the weights", "drop --weights")
+        path = fetch(ref, name=ref.uri, offline=offline, progress=progress)
+        name = _checkpoint_model_name(path, ref.uri, _hub_sidecar(ref, offline, progress))
+        base = _model_for(name, registry, ref.uri)
+        source = WeightsSource(hub_repo=ref.repo_id, revision=ref.revision, filename=ref.filename)
+        return ModelChoice(dataclasses.replace(base, weights=source), path, "hub")
+    candidate = Path(model).expanduser()
+    if candidate.is_file():
+        if weights is not None:
+            raise TranscribeError(f"--model {model} already names the weights", "drop --weights")
+        sidecar = candidate.parent / SIDECAR
+        name = _checkpoint_model_name(
+            candidate, str(candidate), lambda: sidecar if sidecar.is_file() else None
+        )
+        return ModelChoice(_model_for(name, registry, str(candidate)), candidate, "file")
+    if os.sep in model or "/" in model or candidate.suffix.lower() in CHECKPOINT_SUFFIXES:
+        raise TranscribeError(f"model file not found: {candidate}",
+                              "pass a registered model name, hf://owner/repo@revision/file or an existing file")
+    raise UnknownNameError("model", model, registry.names("model"))
+
+
+def resolve_model_weights(
+    choice: ModelChoice,
+    weights: str | os.PathLike | None = None,
+    *,
+    offline: bool | None = None,
+    progress: bool = True,
+) -> Path | None:
+    """The weights file for a resolved ``--model``: its checkpoint, ``--weights`` (a path or
+    an ``hf://`` URI), or the model's own weights."""
+    if choice.checkpoint is not None:
+        return choice.checkpoint
+    if weights is not None and is_hf_uri(str(weights)):
+        ref = parse_hf_uri(str(weights))
+        return fetch(ref, name=ref.uri, offline=offline, progress=progress)
+    if weights is not None:
+        return explicit_path(weights)
+    return resolve_weights(choice.spec, offline=offline, progress=progress)

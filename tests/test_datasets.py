@@ -1,0 +1,282 @@
+"""The built-in datasets: ``maestro``, ``pairs`` and ``synth`` (splits, limits, errors, rendering)."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pytest
+from conftest import MIDI_CORPUS, REAL
+from fixtures.eval_data import PIECES, build_maestro, write_numpy_pair, write_pedal_midi
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from transcribe_cli.datasets.base import SPLITS, hash_split
+from transcribe_cli.datasets.synth import (
+    default_midi_root,
+    font_label,
+    parse_soundfonts,
+    piece_key,
+)
+from transcribe_cli.errors import OptionError, TranscribeError
+from transcribe_cli.notes import Note
+from transcribe_cli.registry import get_registry
+
+
+def _has_fluidsynth() -> bool:
+    from transcribe_cli.rendering import fluidsynth_executable, resolve_soundfont
+
+    try:
+        fluidsynth_executable()
+        resolve_soundfont()
+    except TranscribeError:
+        return False
+    return True
+
+
+needs_fluidsynth = pytest.mark.skipif(not _has_fluidsynth(), reason="FluidSynth or a SoundFont is not installed")
+
+
+def open_dataset(name, root, split=None, **options):
+    spec = get_registry().dataset(name)
+    return spec.factory(root, split, **options) if split else spec.factory(root, **options)
+
+
+def test_builtin_datasets_are_registered_with_typed_options():
+    registry = get_registry()
+    assert {"maestro", "pairs", "synth"} <= set(registry.names("dataset"))
+    synth = registry.dataset("synth")
+    assert synth.options["program"] == 0 and synth.options["soundfont"] == ""
+    assert registry.owner("dataset", "synth") == "transcribe_cli.datasets"
+
+
+# -- maestro --------------------------------------------------------------------------------
+
+@pytest.fixture
+def maestro(tmp_path):
+    return build_maestro(tmp_path / "maestro-v3.0.0", {"scale": "test", "chords": "train", "bass": "test"})
+
+
+def test_maestro_splits_and_limit(maestro):
+    names = [item.name for item in open_dataset("maestro", maestro)]  # default split: test
+    assert names == ["2004/MIDI-Unprocessed_scale.wav", "2006/MIDI-Unprocessed_bass.wav"]
+    assert [i.name for i in open_dataset("maestro", maestro, "train")] == ["2005/MIDI-Unprocessed_chords.wav"]
+    assert len(open_dataset("maestro", maestro, "all")) == 3
+    assert len(open_dataset("maestro", maestro, "test", limit=1)) == 1
+    item = open_dataset("maestro", maestro, "train")[0]
+    assert item.audio_path.is_file() and item.labels_path.suffix == ".midi"
+    assert item.notes() == PIECES["chords"]
+
+
+def test_maestro_errors(maestro, tmp_path):
+    with pytest.raises(OptionError, match="needs a folder"):
+        open_dataset("maestro", None)
+    with pytest.raises(TranscribeError, match="not a MAESTRO folder"):
+        open_dataset("maestro", tmp_path)
+    with pytest.raises(TranscribeError, match="MAESTRO folder not found"):
+        open_dataset("maestro", tmp_path / "nope")
+    with pytest.raises(OptionError, match="unknown split 'dev'"):
+        open_dataset("maestro", maestro, "dev")
+    with pytest.raises(TranscribeError, match="no recordings .* 'validation'"):
+        open_dataset("maestro", maestro, "validation")
+    (maestro / "2006" / "MIDI-Unprocessed_bass.wav").unlink()
+    with pytest.raises(TranscribeError, match="MIDI-Unprocessed_bass.wav, which is missing"):
+        open_dataset("maestro", maestro)
+
+
+# -- pairs ----------------------------------------------------------------------------------
+
+def test_pairs_on_the_real_recordings():
+    if not REAL.is_dir():
+        pytest.skip("../shared/data/real is not there")
+    items = open_dataset("pairs", REAL)
+    names = [item.name for item in items]
+    assert "stereo_sample.m4a" in names and "maestro_2018_chamber3_clip.wav" in names
+    by_name = {item.name: item for item in items}
+    assert by_name["stereo_sample.flac"].labels_path.name == "stereo_sample.mid"
+    assert len(by_name["stereo_sample.wav"].notes()) == 8
+
+
+def test_pairs_keeps_one_take_in_one_split(tmp_path):
+    # the same take in two containers always lands in the same split
+    for i in range(12):
+        write_numpy_pair(tmp_path / f"take{i}.wav", tmp_path / f"take{i}.mid", PIECES["bass"])
+        (tmp_path / f"take{i}.flac").write_bytes((tmp_path / f"take{i}.wav").read_bytes())
+    seen = {}
+    for split in SPLITS:
+        try:
+            items = open_dataset("pairs", tmp_path, split)
+        except TranscribeError:
+            continue
+        for item in items:
+            seen.setdefault(Path(item.name).stem, set()).add(split)
+    assert len(seen) == 12 and all(len(splits) == 1 for splits in seen.values())
+    assert all(hash_split(stem) in splits for stem, splits in seen.items())
+
+
+def test_pairs_split_file(tmp_path):
+    for name in ("a", "b", "c"):
+        write_numpy_pair(tmp_path / "data" / f"{name}.wav", tmp_path / "data" / f"{name}.mid", PIECES["bass"])
+    listing = tmp_path / "val.txt"
+    listing.write_text("# validation\nb.wav\n\nc.wav  # second\n")
+    items = open_dataset("pairs", tmp_path / "data", split_file=str(listing))
+    assert [item.name for item in items] == ["b.wav", "c.wav"]
+    listing.write_text("b.wav\nzzz.wav\n")
+    with pytest.raises(TranscribeError, match="lists zzz.wav"):
+        open_dataset("pairs", tmp_path / "data", split_file=str(listing))
+    with pytest.raises(TranscribeError, match="cannot read split file"):
+        open_dataset("pairs", tmp_path / "data", split_file=str(tmp_path / "missing.txt"))
+    with pytest.raises(OptionError, match="needs a folder"):
+        open_dataset("pairs", None)
+
+
+def test_item_notes_follow_the_pedal_switch(tmp_path):
+    notes = [Note(0.1, 0.4, 60, 80)]
+    write_pedal_midi(tmp_path / "p.mid", notes, [(0.2, 1.0)])
+    write_numpy_pair(tmp_path / "p.wav", tmp_path / "unused.mid", notes)
+    item = open_dataset("pairs", tmp_path)[0]
+    assert item.notes(sustain_pedal=False)[0].offset == pytest.approx(0.4, abs=1e-3)
+    assert item.notes()[0].offset == pytest.approx(1.0, abs=1e-3)
+
+
+# -- synth: splits by piece -------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "path, group_by, key",
+    [
+        ("asap/Bach/Fugue/bwv_846/Shi05M.mid", "auto", "asap/Bach/Fugue/bwv_846"),
+        ("asap/Liszt/Mephisto_Waltz/ChernovA04M.mid", "auto", "asap/Liszt/Mephisto_Waltz"),
+        ("Bach/Fugue/bwv_846/Shi05M.mid", "auto", "Bach/Fugue/bwv_846"),  # root = asap/
+        ("pop909/875.mid", "auto", "pop909/875.mid"),
+        ("875.mid", "auto", "875.mid"),
+        ("pop909/875.mid", "folder", "pop909"),
+        ("asap/Bach/Fugue/bwv_846/Shi05M.mid", "file", "asap/Bach/Fugue/bwv_846/Shi05M.mid"),
+    ],
+)
+def test_piece_keys(path, group_by, key):
+    assert piece_key(PurePosixPath(path), group_by) == key
+
+
+def test_piece_key_rejects_unknown_grouping():
+    with pytest.raises(OptionError, match="group_by"):
+        piece_key(PurePosixPath("a/b.mid"), "composer")
+
+
+_segment = st.text("abcdefgh", min_size=1, max_size=4)
+
+
+@settings(max_examples=100, deadline=None)
+@given(piece=st.lists(_segment, min_size=2, max_size=4), performers=st.lists(_segment, min_size=1, max_size=5))
+def test_all_performances_of_a_piece_share_a_split(piece, performers):
+    keys = {piece_key(PurePosixPath(*piece, f"{p}.mid")) for p in performers}
+    assert keys == {"/".join(piece)}  # one key, so one split
+
+
+def test_soundfont_lists_and_labels():
+    assert parse_soundfonts("") == [None]
+    assert parse_soundfonts(" a.sf2, b.sf2 ,") == ["a.sf2", "b.sf2"]
+    assert font_label("asap/x/y.mid", "/usr/share/sounds/sf2/FluidR3_GM.sf2") == "asap/x/y[FluidR3_GM].mid"
+
+
+def test_default_midi_root(monkeypatch, tmp_path):
+    monkeypatch.setenv("TRANSCRIBE_MIDI_DIR", str(tmp_path))
+    assert default_midi_root() == tmp_path
+    monkeypatch.delenv("TRANSCRIBE_MIDI_DIR")
+    if MIDI_CORPUS.is_dir():
+        assert default_midi_root() == MIDI_CORPUS.resolve()
+
+
+def _corpus(root: Path) -> Path:
+    """An ASAP-like folder (two pieces, several performers each) plus flat pop-like files."""
+    from transcribe_cli.midi import write_midi
+
+    notes = PIECES["bass"]
+    for piece in ("Bach/Fugue/bwv_846", "Chopin/Etudes/1"):
+        for performer in ("A01", "B02", "C03"):
+            (root / "asap" / piece).mkdir(parents=True, exist_ok=True)
+            write_midi(notes, root / "asap" / piece / f"{performer}.mid")
+    (root / "pop").mkdir(parents=True)
+    for i in range(8):
+        write_midi(notes, root / "pop" / f"{i:03d}.mid")
+    return root
+
+
+@needs_fluidsynth
+def test_synth_items_split_by_piece_without_rendering(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSCRIBE_CACHE_DIR", str(tmp_path / "cache"))
+    root = _corpus(tmp_path / "midi")
+    every = open_dataset("synth", root, "all")
+    assert len(every) == 14
+    by_split = {}
+    for split in SPLITS:
+        try:
+            by_split[split] = [item.name for item in open_dataset("synth", root, split)]
+        except TranscribeError:
+            by_split[split] = []
+    assert sorted(sum(by_split.values(), [])) == sorted(item.name for item in every)
+    for piece in ("asap/Bach/Fugue/bwv_846", "asap/Chopin/Etudes/1"):
+        splits = {s for s, names in by_split.items() for n in names if n.startswith(piece)}
+        assert len(splits) == 1, piece
+    limited = open_dataset("synth", root, "all", limit=5)
+    assert len(limited) == 5 and [i.name for i in limited] == sorted(i.name for i in limited)
+    assert not (tmp_path / "cache").exists()  # opening renders nothing
+
+
+@needs_fluidsynth
+def test_synth_option_errors(tmp_path):
+    root = _corpus(tmp_path / "midi")
+    with pytest.raises(OptionError, match="program 200"):
+        open_dataset("synth", root, "all", program=200)
+    with pytest.raises(OptionError, match="group_by"):
+        open_dataset("synth", root, "all", group_by="x")
+    with pytest.raises(TranscribeError, match="SoundFont not found"):
+        open_dataset("synth", root, "all", soundfont="no-such-font.sf2")
+    with pytest.raises(TranscribeError, match="MIDI folder not found"):
+        open_dataset("synth", tmp_path / "nope", "all")
+
+
+@pytest.mark.render
+@needs_fluidsynth
+def test_synth_renders_once_and_labels_match(tmp_path, monkeypatch):
+    import soundfile as sf
+
+    from transcribe_cli.rendering import find_soundfonts
+
+    monkeypatch.setenv("TRANSCRIBE_CACHE_DIR", str(tmp_path / "cache"))
+    root = tmp_path / "midi"
+    from transcribe_cli.midi import write_midi
+
+    root.mkdir()
+    write_midi(PIECES["chords"], root / "chords.mid")
+    fonts = [p.name for p in find_soundfonts()][:2]
+    items = open_dataset("synth", root, "all", soundfont=",".join(fonts))
+    assert len(items) == len(fonts)
+    if len(fonts) == 2:
+        assert items[0].name != items[1].name and all("[" in i.name for i in items)
+    item = items[0]
+    audio = item.audio_path
+    info = sf.info(audio)
+    last = max(n.offset for n in PIECES["chords"])
+    assert info.samplerate == 16000 and last <= info.duration <= last + 5  # plus the release tail
+    assert item.notes() == PIECES["chords"]
+    mtime = audio.stat().st_mtime_ns
+    again = open_dataset("synth", root, "all", soundfont=",".join(fonts))[0]
+    assert again.audio_path == audio and audio.stat().st_mtime_ns == mtime  # from the cache
+    data, _ = sf.read(audio)
+    assert np.abs(data).max() > 0.01  # the piano sounds
+
+
+def test_synth_keeps_drum_notes_when_a_program_is_forced(tmp_path):
+    import pretty_midi
+
+    from transcribe_cli.datasets.synth import SynthItem
+
+    midi = pretty_midi.PrettyMIDI()
+    drums = pretty_midi.Instrument(program=0, is_drum=True)
+    drums.notes.append(pretty_midi.Note(velocity=90, pitch=38, start=0.1, end=0.3))
+    midi.instruments.append(drums)
+    midi.write(str(tmp_path / "d.mid"))
+    forced = SynthItem("d.mid", tmp_path / "d.mid", None, 0, 16000, 0.8)
+    kept = SynthItem("d.mid", tmp_path / "d.mid", None, None, 16000, 0.8)
+    assert [n.pitch for n in forced.notes()] == [38]  # rendered as piano, so labelled
+    assert kept.notes() == []  # rendered as percussion, not a pitched note

@@ -1,0 +1,238 @@
+"""The ``nmf`` model: bundled templates, the β-NMF updates, window independence, a
+synthetic A4, and its registration."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from transcribe_cli.models import NMF_DECODER_OPTIONS, NMF_OPTIONS, NMF_SPEC, NMF_TEMPLATES, build_nmf
+from transcribe_cli.models.nmf import (
+    NMFTranscriber,
+    beta_divergence,
+    db_level,
+    initial_h,
+    load_templates,
+    update_h,
+    update_w,
+)
+
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def templates():
+    from transcribe_cli.hub import bundled_path
+
+    return load_templates(bundled_path(NMF_TEMPLATES))
+
+
+@pytest.fixture(scope="module")
+def cqt():
+    from transcribe_cli.frontends import build_cqt
+
+    return build_cqt().eval()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_nmf(None).eval()
+
+
+def piano_like_tone(midi_pitch: int, seconds: float = 1.5, start: float = 0.25) -> np.ndarray:
+    """Decaying harmonic tone: 8 partials with 1/h amplitudes, slightly stretched (inharmonic)
+    like a piano string, exponential decay faster for higher partials, 5 ms attack."""
+    f0 = 440.0 * 2 ** ((midi_pitch - 69) / 12)
+    t = np.arange(int((start + seconds + 0.25) * SR)) / SR - start
+    tone = np.zeros_like(t)
+    for h in range(1, 9):
+        partial = f0 * h * np.sqrt(1 + 1e-4 * h * h)
+        tone += np.sin(2 * np.pi * partial * t) / h * np.exp(-t * (1.5 + 0.5 * h))
+    envelope = np.clip(t / 0.005, 0, 1) * (t < seconds)
+    return (tone * envelope).astype(np.float32)
+
+
+# -- the bundled template file -------------------------------------------------------------
+
+
+def test_template_file_shape_and_metadata(templates):
+    from transcribe_cli.frontends import CQT_SETTINGS, DEFAULT_LOG_GAIN
+
+    W, meta = templates
+    settings_ = meta["settings"]
+    assert meta["model"] == "nmf" and meta["format"] == 1
+    n_noise = meta["noise_templates"]["count"]
+    assert W.dtype == np.float32 and W.shape == (352, settings_["n_groups"] * 88 + n_noise)
+    assert np.isfinite(W).all() and (W >= 0).all()
+    np.testing.assert_allclose(W.sum(axis=0), 1.0, rtol=1e-4)  # L1-normalised templates
+    assert meta["frontend"] == {"name": "cqt", **dict(CQT_SETTINGS), "log_gain": DEFAULT_LOG_GAIN}
+    assert settings_["log_gain"] == DEFAULT_LOG_GAIN and settings_["reference"] > 0
+    # the registered defaults are the settings the templates were tuned with
+    assert {key: settings_[key] for key in NMF_OPTIONS} == NMF_OPTIONS
+    assert meta["decoder"] == NMF_SPEC.decoder
+    assert meta["decoder_options"] == NMF_DECODER_OPTIONS
+    assert len(meta["groups"]) == settings_["n_groups"]
+    training = meta["training"]
+    assert training["soundfonts"] and all(len(sf["sha256"]) == 64 for sf in training["soundfonts"])
+    for entry in training["pieces"] + training["calibration"]:
+        assert entry["file"].startswith("midi/pop909/") and len(entry["sha256"]) == 64
+    # never learned from, nor calibrated on, the pieces the decoder was tuned on
+    learned = {e["file"] for e in training["pieces"] + training["calibration"]}
+    tuned = {f"midi/{p}.mid" for p in meta["validation"]["pieces"]}
+    assert not learned & tuned
+    json.dumps(meta)  # plain JSON all the way down
+
+
+def test_factory_loads_bundled_templates_and_applies_options(model, templates):
+    W, meta = templates
+    assert isinstance(model, NMFTranscriber)
+    assert model.W.shape == W.shape and model.n_iter == meta["settings"]["n_iter"]
+    faster = build_nmf(None, n_iter=5, beta=1.0)
+    assert faster.n_iter == 5 and faster.beta == 1.0
+    assert set(model.outputs) == set(NMF_SPEC.outputs)
+
+
+def test_factory_rejects_bad_files_and_options(tmp_path):
+    from transcribe_cli.errors import OptionError, TranscribeError
+
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, something=np.zeros(3))
+    with pytest.raises(TranscribeError, match="not an NMF template file"):
+        build_nmf(bad)
+    with pytest.raises(OptionError):
+        build_nmf(None, n_iter=0)
+
+
+def test_registration_module_does_not_import_torch():
+    code = "import sys, transcribe_cli.models as m; m.NMF_SPEC; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_spec_is_registered():
+    from transcribe_cli.registry import get_registry
+
+    spec = get_registry().model("nmf")
+    assert spec.frontend == "cqt" and spec.audio_normalization == "peak" and spec.context_frames == 1
+    assert set(get_registry().decoder(spec.decoder).requires) <= set(spec.outputs)
+
+
+# -- multiplicative updates ----------------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    beta=st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.0]),
+    sparsity=st.sampled_from([0.0, 0.1]),
+    seed=st.integers(0, 2**16),
+)
+def test_updates_never_increase_the_objective(beta, sparsity, seed):
+    gen = torch.Generator().manual_seed(seed)
+    V = torch.rand(40, 30, generator=gen, dtype=torch.float64) ** 2 + 1e-3
+    W = torch.rand(30, 6, generator=gen, dtype=torch.float64) + 1e-3
+    H = initial_h(V, 6)
+
+    def objective(H, W):
+        return float(beta_divergence(V, H @ W.T, beta) + sparsity * H.sum())
+
+    previous = objective(H, W)
+    for _ in range(15):
+        H = update_h(V, W, H, beta, sparsity)
+        current = objective(H, W)
+        assert current <= previous * (1 + 1e-9) + 1e-9
+        previous = current
+    if sparsity == 0:
+        for _ in range(5):
+            W = update_w(V, W, H, beta)
+            current = objective(H, W)
+            assert current <= previous * (1 + 1e-9) + 1e-9
+            previous = current
+
+
+def test_updates_recover_known_gains():
+    gen = torch.Generator().manual_seed(0)
+    W = torch.rand(50, 4, generator=gen, dtype=torch.float64)
+    W = W / W.sum(0)
+    truth = torch.tensor([[2.0, 0.0, 0.5, 0.0], [0.0, 1.0, 0.0, 3.0]], dtype=torch.float64)
+    V = truth @ W.T
+    H = initial_h(V, 4)
+    for _ in range(2000):
+        H = update_h(V, W, H, 1.0)
+    torch.testing.assert_close(H, truth, atol=2e-2, rtol=0)
+
+
+def test_db_level_maps_reference_and_range():
+    x = torch.tensor([0.0, 1e-3, 0.1, 1.0, 10.0])
+    np.testing.assert_allclose(db_level(x, 1.0, 60.0).numpy(), [0.0, 0.0, 2 / 3, 1.0, 1.0], atol=1e-6)
+
+
+# -- behaviour on audio ---------------------------------------------------------------------
+
+
+def run_pipeline(audio: np.ndarray, cqt, model, window_frames: int = 1000) -> dict[str, np.ndarray]:
+    from transcribe_cli.inference import compute_activations, normalize_audio
+
+    return compute_activations(
+        normalize_audio(audio, NMF_SPEC.audio_normalization),
+        cqt,
+        model,
+        context_frames=NMF_SPEC.context_frames,
+        window_frames=window_frames,
+        batch_size=2,
+        device=torch.device("cpu"),
+    )
+
+
+def test_synthetic_a4_gives_one_note_at_69_without_octave_ghosts(cqt, model):
+    from transcribe_cli.registry import get_registry
+
+    acts = run_pipeline(piano_like_tone(69), cqt, model)
+    decode = get_registry().decoder(NMF_SPEC.decoder).factory()
+    notes = decode(acts, cqt.frame_rate, **NMF_DECODER_OPTIONS)
+    assert [n.pitch for n in notes] == [69], notes
+    assert notes[0].onset == pytest.approx(0.25, abs=0.05)
+    frame = acts["frame"]
+    strongest = frame[:, 69 - 21].max()
+    for ghost in (57, 81):  # octave below and above
+        assert frame[:, ghost - 21].max() < strongest - 0.15, ghost
+        assert acts["onset"][:, ghost - 21].max() < NMF_DECODER_OPTIONS["onset_threshold"]
+
+
+def test_activations_do_not_depend_on_the_window(cqt, model):
+    audio = np.concatenate([piano_like_tone(60, 1.0), piano_like_tone(64, 1.0), piano_like_tone(67, 0.8)])
+    whole = run_pipeline(audio, cqt, model, window_frames=10_000)
+    for window in (37, 64):
+        cut = run_pipeline(audio, cqt, model, window_frames=window)
+        for key in whole:
+            np.testing.assert_allclose(cut[key], whole[key], atol=2e-4, err_msg=f"{key}, window {window}")
+
+
+def test_frame_activation_is_frame_wise(cqt, model):
+    """Cut the features in two halves: frame and velocity activations are unchanged; onset
+    differs only at the first frame of the second half (it needs the previous frame)."""
+    audio = piano_like_tone(72, 1.2)
+    with torch.inference_mode():
+        features = cqt(torch.from_numpy(audio / np.abs(audio).max() * 0.9)[None])
+        whole = model(features)
+        half = features.shape[1] // 2
+        parts = [model(features[:, :half]), model(features[:, half:])]
+    for key in ("frame", "velocity"):
+        joined = torch.cat([parts[0][key], parts[1][key]], dim=1)
+        torch.testing.assert_close(joined, whole[key], atol=1e-5, rtol=1e-4)
+    joined = torch.cat([parts[0]["onset"], parts[1]["onset"]], dim=1)
+    same = torch.ones(features.shape[1], dtype=torch.bool)
+    same[half] = False
+    torch.testing.assert_close(joined[:, same], whole["onset"][:, same], atol=1e-5, rtol=1e-4)
+
+
+def test_silence_gives_no_activation(model):
+    acts = model(torch.zeros(1, 20, 352))
+    for key, value in acts.items():
+        assert value.shape == (1, 20, 88) and float(value.max()) == 0.0, key
