@@ -24,10 +24,12 @@ and the registered decoders):
 3. **Reference level.** The activation scale ``reference`` is the 99th percentile of the
    key gains on the sounding frames of ``--calibration-pieces`` POP909 *train* pieces
    (rendered, peak-normalised).
-4. **Decoder tuning.** ``onset-peaks`` thresholds are chosen on ``--validation-pieces``
-   POP909 *valid* pieces (first ``--validation-seconds`` of each, both pianos), maximising
-   the mean of onset F1 and frame F1 (mir_eval, see :mod:`transcribe_cli.evaluation`). The
-   ``frame-threshold`` decoder is tuned too, for comparison (kept in the metadata).
+4. **Tuning.** The model's ``onset_suppression`` and the ``onset-peaks`` thresholds are
+   chosen on ``--validation-pieces`` POP909 *valid* pieces (first ``--validation-seconds``
+   of each), rendered with the two template pianos and with two pianos the templates never
+   saw (:data:`UNSEEN_PIANOS`), maximising the mean of onset F1 and frame F1 (mir_eval, see
+   :mod:`transcribe_cli.evaluation`). The ``frame-threshold`` decoder is tuned too, for
+   comparison (kept in the metadata).
 5. The ``.npz`` holds ``W`` and ``meta`` (JSON): model name, format, frontend and its
    settings, model settings, tuned decoder options, every input file with its sha256,
    validation scores, date and script version.
@@ -50,9 +52,10 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -68,8 +71,14 @@ DEFAULT_OUT = ROOT / "src" / "transcribe_cli" / "data" / "nmf_piano_cqt.npz"
 
 #: (name, SoundFont file, General-MIDI program): the pianos rendered for learning/evaluation.
 PIANOS: tuple[tuple[str, str, int], ...] = (
-    ("musescore-steinway", "MuseScore_General_Full.sf2", 0),  # "Grand Piano" (Steinway D), bank 0
-    ("fluidr3-grand", "FluidR3_GM.sf2", 0),  # "Yamaha Grand Piano", bank 0
+    ("musescore-grand", "MuseScore_General_Full.sf2", 0),  # preset "Grand Piano", bank 0
+    ("fluidr3-yamaha-grand", "FluidR3_GM.sf2", 0),  # preset "Yamaha Grand Piano", bank 0
+)
+#: Pianos the templates never saw, added to validation so that tuning rewards robustness
+#: to timbre (GM program 1, "Bright Acoustic Piano", of the same SoundFonts).
+UNSEEN_PIANOS: tuple[tuple[str, str, int], ...] = (
+    ("musescore-bright-grand", "MuseScore_General_Full.sf2", 1),  # preset "Bright Grand Piano"
+    ("fluidr3-bright-yamaha", "FluidR3_GM.sf2", 1),  # preset "Bright Yamaha Grand"
 )
 RENDER_GAIN = 0.8
 SAMPLE_RATE = 16000
@@ -183,7 +192,7 @@ def model_activations(model, example: Example, cqt) -> dict[str, np.ndarray]:
         cqt,
         model,
         context_frames=1,
-        window_frames=int(round(DEFAULT_WINDOW_SECONDS * cqt.frame_rate)),
+        window_frames=round(DEFAULT_WINDOW_SECONDS * cqt.frame_rate),
         batch_size=2,
         device=torch.device("cpu"),
     )
@@ -323,6 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--beta", type=float, default=0.5, help="β of the divergence (learning and inference)")
     parser.add_argument("--n-iter", type=int, default=50, help="updates of H at inference")
     parser.add_argument("--sparsity", type=float, default=0.0, help="L1 penalty on H at inference")
+    parser.add_argument("--onset-suppression", type=float, nargs="+", default=[0.0, 0.5, 1.0],
+                        help="candidate onset_suppression values (the best on validation is kept)")
     parser.add_argument("--learn-iter", type=int, default=30, help="template learning updates")
     parser.add_argument("--attack-frames", type=int, default=4, help="frames of a note given to its attack template")
     parser.add_argument("--binary", action="store_true", help="keep H binary while learning W")
@@ -331,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--noise-width", type=float, default=12.0, help="their width (std) in bins")
     parser.add_argument("--calibration-pieces", type=int, default=2)
     parser.add_argument("--validation-pieces", type=int, default=2)
-    parser.add_argument("--validation-seconds", type=float, default=120.0)
+    parser.add_argument("--validation-seconds", type=float, default=90.0)
     parser.add_argument("--range-db", type=float, default=100.0)
     parser.add_argument("--velocity-range-db", type=float, default=40.0)
     parser.add_argument("--threads", type=int, default=2)
@@ -403,34 +414,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"reference gain (99th percentile on {len(calibration)} train pieces): {settings['reference']:.4g}")
     model = NMFTranscriber(W, **settings)
 
-    # 4. decoder tuning on validation pieces
+    # 4. tuning on validation pieces (template pianos and unseen pianos)
     validation = pop909_pieces("valid")[: args.validation_pieces]
     examples = [
         render_example(piece_midi(piece), piano, cqt, seconds=args.validation_seconds)
         for piece in validation
-        for piano in PIANOS
+        for piano in PIANOS + UNSEEN_PIANOS
     ]
+    log(f"validation: {len(examples)} excerpts of {args.validation_seconds:g} s")
+    onset_peaks_grid = {"onset_threshold": (0.74, 0.77, 0.8, 0.83), "frame_threshold": (0.0, 0.05)}
+    onset_peaks_fixed = {"peak_window": 2, "confirm_frames": 2, "min_note_length": 0.0, "refine_onsets": True}
+    best: tuple[float, float, dict[str, Any], dict[str, float]] | None = None
+    per_suppression = {}
+    for suppression in args.onset_suppression:
+        model.onset_suppression = suppression
+        acts = [model_activations(model, example, cqt) for example in examples]
+        options, scores = tune(examples, acts, frame_rate, "onset-peaks", onset_peaks_grid, onset_peaks_fixed, log)
+        objective = (scores["onset_f1"] + scores["frame_f1"]) / 2
+        per_suppression[str(suppression)] = {"options": options, "scores": scores}
+        log(f"onset_suppression {suppression}: {options} → onset F1 {scores['onset_f1']:.4f}, "
+            f"frame F1 {scores['frame_f1']:.4f}")
+        if best is None or objective > best[0]:
+            best = (objective, suppression, options, scores)
+    assert best is not None
+    _, settings["onset_suppression"], onset_peaks, onset_peaks_scores = best
+    model.onset_suppression = settings["onset_suppression"]
     acts = [model_activations(model, example, cqt) for example in examples]
-    log(f"validation activations for {len(examples)} excerpts")
-    onset_peaks, onset_peaks_scores = tune(
-        examples,
-        acts,
-        frame_rate,
-        "onset-peaks",
-        {"onset_threshold": (0.7, 0.74, 0.77, 0.8, 0.83), "frame_threshold": (0.0, 0.05, 0.1)},
-        {"peak_window": 2, "confirm_frames": 2, "min_note_length": 0.0, "refine_onsets": True},
-        log,
-    )
     frame_threshold, frame_threshold_scores = tune(
         examples,
         acts,
         frame_rate,
         "frame-threshold",
-        {"threshold": (0.6, 0.7, 0.8, 0.85), "median_frames": (1, 3)},
+        {"threshold": (0.7, 0.8, 0.85), "median_frames": (1, 3)},
         {"gap_frames": 0, "min_duration": 0.05},
         log,
     )
-    log(f"onset-peaks {onset_peaks}: {onset_peaks_scores}")
+    log(f"chosen: onset_suppression {settings['onset_suppression']}, onset-peaks {onset_peaks}: {onset_peaks_scores}")
     log(f"frame-threshold {frame_threshold}: {frame_threshold_scores}")
 
     def describe(path: Path, role: str) -> dict[str, str]:
@@ -447,7 +466,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "decoder_options": onset_peaks,
         "validation": {
             "pieces": validation,
+            "pianos": [{"piano": p[0], "file": p[1], "program": p[2]} for p in PIANOS + UNSEEN_PIANOS],
             "seconds": args.validation_seconds,
+            "onset_suppression": per_suppression,
             "onset-peaks": {"options": onset_peaks, "scores": onset_peaks_scores},
             "frame-threshold": {"options": frame_threshold, "scores": frame_threshold_scores},
         },

@@ -16,7 +16,10 @@ Sets:
 * ``example``: the bundled ``examples/pop909_*.flac`` against its MIDI;
 * ``rendered``: the first ``--test-pieces`` POP909 pieces of the *test* split (never used
   for learning or tuning, see ``learn_nmf_templates.piece_split``), whole pieces rendered
-  with each SoundFont piano, against ``read_midi(..., sustain_pedal=True)``.
+  with each SoundFont piano the templates were learned from, against
+  ``read_midi(..., sustain_pedal=True)``;
+* ``rendered-unseen``: the same pieces rendered with the two "bright" piano presets that
+  the templates never saw (``learn_nmf_templates.UNSEEN_PIANOS``).
 """
 
 from __future__ import annotations
@@ -25,18 +28,20 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from learn_nmf_templates import (  # noqa: E402  (script folder import)
+from learn_nmf_templates import (
     PIANOS,
     REAL,
     RENDER_GAIN,
     ROOT,
     SAMPLE_RATE,
+    UNSEEN_PIANOS,
     piece_midi,
     pop909_pieces,
 )
@@ -91,17 +96,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     real = [measure(transcriber, REAL / name, (REAL / name).with_suffix(".mid")) for name in REAL_FILES]
     examples = sorted((ROOT / "examples").glob("pop909_*.flac"))
     bundled = [measure(transcriber, path, path.with_suffix(".mid")) for path in examples]
-    rendered = []
+    rendered: dict[str, list[dict[str, Any]]] = {"rendered": [], "rendered-unseen": []}
     for piece in pop909_pieces("test")[: args.test_pieces]:
-        for name, soundfont, program in PIANOS:
-            wav = render(piece_midi(piece), sample_rate=SAMPLE_RATE, soundfont=soundfont, program=program,
-                         gain=RENDER_GAIN)
-            row = measure(transcriber, wav, piece_midi(piece))
-            row.update(piece=piece, piano=name)
-            rendered.append(row)
-            print(f"{piece} {name}: " + ", ".join(f"{k} {row[k]:.3f}" for k in KEYS), flush=True)
+        for group, pianos in (("rendered", PIANOS), ("rendered-unseen", UNSEEN_PIANOS)):
+            for name, soundfont, program in pianos:
+                wav = render(piece_midi(piece), sample_rate=SAMPLE_RATE, soundfont=soundfont, program=program,
+                             gain=RENDER_GAIN)
+                row = measure(transcriber, wav, piece_midi(piece))
+                row.update(piece=piece, piano=name)
+                rendered[group].append(row)
+                print(f"{piece} {name}: " + ", ".join(f"{k} {row[k]:.3f}" for k in KEYS), flush=True)
 
-    for title, rows in (("real", real), ("example", bundled), ("rendered", rendered)):
+    for title, rows in (("real", real), ("example", bundled), *rendered.items()):
         print(f"\n== {title}")
         for row in rows:
             label = row.get("piece", Path(row["audio"]).name) + (f" @{row['piano']}" if "piano" in row else "")

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytest_plugins = ("fake_hub",)  # fixtures: hub_server, hub_env, hub_subprocess_env
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 REAL = SHARED / "data" / "real"
@@ -43,7 +45,11 @@ class Result:
 @pytest.fixture
 def cli(capsys, monkeypatch):
     """Run ``transcribe ARGS`` in-process; returns exit code, stdout and stderr."""
+    from transcribe_cli.cli.console import err, out
+
     monkeypatch.setenv("COLUMNS", "200")
+    for console in (out, err):  # created at import, before COLUMNS was set
+        monkeypatch.setattr(console, "width", 200)
 
     def run(*args: str) -> Result:
         from transcribe_cli.cli import main

@@ -76,9 +76,9 @@ def test_formats(cli, tone_wav, tmp_path):
 
 def test_option_passthrough_changes_the_result(cli, tone_wav, tmp_path):
     strict = tmp_path / "strict.json"
-    assert cli(tone_wav, "-o", strict, "-O", "threshold=0.999999").exit_code == 0
+    assert cli(tone_wav, "-o", strict, "-O", "frame_threshold=1.0").exit_code == 0
     assert json.loads(strict.read_text())["notes"] == []
-    bad = cli(tone_wav, "-o", tmp_path / "x.mid", "-O", "thresold=0.5")
+    bad = cli(tone_wav, "-o", tmp_path / "x.mid", "-O", "frame_treshold=0.5")
     assert bad.exit_code != 0 and "accepted:" in one_error_line(bad.stderr)
     assert not (tmp_path / "x.mid").exists()
 

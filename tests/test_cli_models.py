@@ -14,7 +14,6 @@ import pytest
 from conftest import piano_tone
 from weights_plugin import checkpoint_bytes, write_plugin
 
-pytest_plugins = ("fake_hub",)  # fixtures: hub_server, hub_env, hub_subprocess_env
 
 
 def sha256(data: bytes) -> str:

@@ -111,3 +111,56 @@ def test_scores_are_probabilities_and_f1_is_harmonic_mean(ref, est):
         p, r, f = scores[f"{group}_precision"], scores[f"{group}_recall"], scores[f"{group}_f1"]
         assert f == pytest.approx(0.0 if p + r == 0 else 2 * p * r / (p + r))
         assert math.isfinite(f)
+
+
+# -- frame targets (transcribe_cli.labels), which frame_metrics is built on ----------------
+
+from transcribe_cli.labels import (
+    notes_to_offsets,
+    notes_to_onsets,
+    notes_to_roll,
+    notes_to_velocity,
+)
+
+
+def test_roll_follows_the_frame_time_convention():
+    notes = [Note(0.10, 0.30, 60, 100), Note(0.205, 0.206, 21), Note(0.0, 1.0, 120), Note(0.5, 0.9, 20)]
+    roll = notes_to_roll(notes, 100.0, 50)
+    assert roll.shape == (50, 88) and roll.dtype == bool
+    assert np.flatnonzero(roll[:, 60 - 21]).tolist() == list(range(10, 30))  # [round(10), round(30))
+    assert np.flatnonzero(roll[:, 0]).tolist() == [20]  # a 1 ms note still covers its onset frame
+    assert roll.sum() == 21  # pitches 120 and 20 lie outside the piano
+
+
+def test_roll_clips_to_the_frame_range_and_merges_overlaps():
+    notes = [Note(0.0, 0.3, 64), Note(0.2, 0.5, 64), Note(0.9, 5.0, 64)]
+    roll = notes_to_roll(notes, 10.0, 8)
+    assert np.flatnonzero(roll[:, 64 - 21]).tolist() == [0, 1, 2, 3, 4]
+    wide = notes_to_roll(notes, 10.0, 12, lowest=0, n_keys=128)
+    assert wide.shape == (12, 128) and np.flatnonzero(wide[:, 64]).tolist() == [0, 1, 2, 3, 4, 9, 10, 11]
+
+
+def test_onsets_offsets_and_velocities():
+    notes = [Note(0.1, 0.5, 60, 127), Note(0.3, 0.35, 62, 64), Note(0.1, 0.2, 64, 1)]
+    onsets = notes_to_onsets(notes, 10.0, 8, width=3)
+    assert np.flatnonzero(onsets[:, 60 - 21]).tolist() == [1, 2, 3]
+    assert np.flatnonzero(onsets[:, 62 - 21]).tolist() == [3]  # width capped by the note's length
+    offsets = notes_to_offsets(notes, 10.0, 8)
+    assert np.flatnonzero(offsets[:, 60 - 21]).tolist() == [4]  # last sounding frame
+    velocity = notes_to_velocity(notes, 10.0, 8)
+    assert velocity[1, 60 - 21] == pytest.approx(1.0) and velocity[1, 64 - 21] == pytest.approx(1 / 127)
+    assert velocity.sum() == pytest.approx(1.0 + 64 / 127 + 1 / 127)
+
+
+@settings(max_examples=40, deadline=None)
+@given(notes=notes_strategy, frame_rate=st.sampled_from([31.25, 50.0, 100.0]))
+def test_roll_agrees_with_a_per_note_loop(notes, frame_rate):
+    n_frames = 300
+    expected = np.zeros((n_frames, 88), dtype=bool)
+    for n in notes:
+        start = int(np.rint(n.onset * frame_rate))
+        end = max(int(np.rint(n.offset * frame_rate)), start + 1)
+        expected[max(start, 0) : min(end, n_frames), n.pitch - 21] = True
+    np.testing.assert_array_equal(notes_to_roll(notes, frame_rate, n_frames), expected)
+    onsets = notes_to_onsets(notes, frame_rate, n_frames)
+    assert not (onsets & ~expected).any()  # an onset frame is always a sounding frame

@@ -23,7 +23,6 @@ from transcribe_cli.hub import HubFile, NotCachedError, cached_file, fetch, reso
 from transcribe_cli.model_uri import parse_hf_uri, resolve_model_argument, resolve_model_weights
 from transcribe_cli.specs import ModelSpec, WeightsSource
 
-pytest_plugins = ("fake_hub",)  # fixtures: hub_server, hub_env, hub_subprocess_env
 
 
 def sha256(data: bytes) -> str:

@@ -177,15 +177,17 @@ def test_malformed_front_matter_is_one_clear_error(text, expected):
     assert "\n" not in str(err.value)
 
 
+# cards are text files: no control characters or Unicode line/paragraph separators (NEL, LS, PS)
+_CHARS = st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters="\x85")
 _KEY = st.from_regex(r"[a-z][a-z_]{0,10}", fullmatch=True).filter(lambda k: k != "licence")
 _SCALAR = st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False),
-                    st.booleans(), st.text(max_size=20), st.none())
+                    st.booleans(), st.text(_CHARS, max_size=20), st.none())
 _VALUE = st.recursive(_SCALAR, lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                        st.dictionaries(_KEY, inner, max_size=3)), max_leaves=8)
 
 
 @settings(max_examples=100, deadline=None)
-@given(meta=st.dictionaries(_KEY, _VALUE, min_size=1, max_size=6), body=st.text(max_size=200))
+@given(meta=st.dictionaries(_KEY, _VALUE, min_size=1, max_size=6), body=st.text(st.one_of(_CHARS, st.just("\n")), max_size=200))
 def test_front_matter_round_trips(meta, body):
     text = "---\n" + yaml.safe_dump(meta, allow_unicode=True) + "---\n" + body
     card = parse_card(text)

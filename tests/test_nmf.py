@@ -13,7 +13,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transcribe_cli.models import NMF_DECODER_OPTIONS, NMF_OPTIONS, NMF_SPEC, NMF_TEMPLATES, build_nmf
+from transcribe_cli.models import (
+    NMF_DECODER_OPTIONS,
+    NMF_OPTIONS,
+    NMF_SPEC,
+    NMF_TEMPLATES,
+    build_nmf,
+)
 from transcribe_cli.models.nmf import (
     NMFTranscriber,
     beta_divergence,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_subprocess, piano_tone
+from conftest import ROOT, run_subprocess, sine
 from transcribe_cli.registry import get_registry
 
 LOOSE_DECODER = """
@@ -161,7 +161,7 @@ def test_third_party_package_model_is_listed_and_usable(installed_example_plugin
     assert hello.stdout.strip() == "hello from transcribe-example-plugin"
 
     wav = tmp_path / "a4.wav"
-    sf.write(wav, piano_tone(69, 1.0, 16000), 16000)
+    sf.write(wav, sine(440.0, 1.0, 16000), 16000)
     out = tmp_path / "a4.json"
     done = run_subprocess(wav, "--model", "example-peaks", "-o", out, env=env)
     assert done.returncode == 0, done.stderr

@@ -118,7 +118,7 @@ def test_force_program_rewrites_every_channel(tmp_path):
 def test_render_key_depends_on_every_input(tmp_path):
     font = tmp_path / "font.sf2"
     font.write_bytes(b"RIFF")
-    base = dict(midi_bytes=b"midi", soundfont=font, program=0, bank=0, sample_rate=16000, gain=0.8)
+    base = {"midi_bytes": b"midi", "soundfont": font, "program": 0, "bank": 0, "sample_rate": 16000, "gain": 0.8}
     key = rendering.render_key(**base)
     for change in (
         {"midi_bytes": b"midj"},

@@ -21,7 +21,7 @@ Conventions:
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -58,7 +58,7 @@ def note_metrics(
     offset_ratio: float = 0.2,
     offset_min_tolerance: float = 0.05,
     velocity_tolerance: float = 0.1,
-) -> "OrderedDict[str, float]":
+) -> OrderedDict[str, float]:
     """Note-level precision/recall/F1 of ``est`` against ``ref``.
 
     Keys: ``{group}_precision``, ``{group}_recall``, ``{group}_f1`` for each group in
@@ -77,7 +77,7 @@ def note_metrics(
 
     ref_iv, ref_hz, ref_vel = notes_to_mir_eval(ref)
     est_iv, est_hz, est_vel = notes_to_mir_eval(est)
-    common = dict(onset_tolerance=onset_tolerance, offset_min_tolerance=offset_min_tolerance)
+    common = {"onset_tolerance": onset_tolerance, "offset_min_tolerance": offset_min_tolerance}
     for group in NOTE_GROUPS:
         ratio = offset_ratio if "offset" in group else None
         if "velocity" in group:
@@ -103,7 +103,7 @@ def _roll_to_multipitch(roll: np.ndarray, frame_rate: float) -> tuple[np.ndarray
 
 def frame_metrics(
     ref: Sequence[Note], est: Sequence[Note], frame_rate: float = 100.0
-) -> "OrderedDict[str, float]":
+) -> OrderedDict[str, float]:
     """Frame-level precision/recall/F1 (and mir_eval's accuracy) over piano rolls at
     ``frame_rate`` covering every MIDI pitch, from time 0 to the last offset of either side."""
     from mir_eval import multipitch
@@ -133,7 +133,7 @@ def frame_metrics(
 
 def evaluate_notes(
     ref: Sequence[Note], est: Sequence[Note], *, frame_rate: float = 100.0
-) -> "OrderedDict[str, float]":
+) -> OrderedDict[str, float]:
     """:func:`note_metrics` followed by :func:`frame_metrics`, in one ordered dict."""
     scores = note_metrics(ref, est)
     scores.update(frame_metrics(ref, est, frame_rate=frame_rate))

@@ -13,7 +13,7 @@ the one the decoders invert (a note at frame ``f`` ↔ time ``f / frame_rate``).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -210,7 +210,7 @@ def _run_fluidsynth(midi_path: Path, wav_path: Path, soundfont: Path, sample_rat
         str(midi_path),
     ]  # fmt: skip
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=_FLUIDSYNTH_TIMEOUT_S)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=_FLUIDSYNTH_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired as exc:
         raise TranscribeError(f"FluidSynth timed out rendering {midi_path}", "is the MIDI file hours long?") from exc
     if proc.returncode != 0 or not wav_path.is_file() or wav_path.stat().st_size <= 44:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -41,7 +42,10 @@ def run(
         help="Decoder name (default: the model's own).")] = None,
     option: Annotated[Optional[list[str]], typer.Option(
         "--option", "-O", help="Decoder/model option key=value (repeatable), e.g. -O threshold=0.4.")] = None,
-    weights: Annotated[Optional[Path], typer.Option(help="Use this weights file instead of the model's own.")] = None,
+    weights: Annotated[Optional[str], typer.Option(
+        help="Use this weights file (a path or hf://owner/repo@rev/file) instead of the model's own.")] = None,
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="Never download: use bundled or cached weights only (same as HF_HUB_OFFLINE=1).")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
     fmt: Annotated[Optional[str], typer.Option(
         "--format", "-f", help="mid, csv or json (default: from -o's suffix, else mid).")] = None,
@@ -55,6 +59,8 @@ def run(
     from transcribe_cli.batch import TranscriberConfig, check_writable, plan_jobs, run_jobs
     from transcribe_cli.cli.progress import BatchReporter
 
+    if offline:
+        os.environ["HF_HUB_OFFLINE"] = "1"  # read at call time, inherited by worker processes
     STATE.verbose = STATE.verbose or verbose
     STATE.quiet = (STATE.quiet or quiet) and not STATE.verbose
     fmt = _format(fmt, output)
@@ -65,7 +71,7 @@ def run(
         decoder=decoder,
         options=tuple(option or ()),
         device=device,
-        weights=str(weights) if weights else None,
+        weights=weights,
         plugins_dirs=STATE.plugins_dirs,
     )
     # Build once here: unknown names and bad options fail before any file is touched.

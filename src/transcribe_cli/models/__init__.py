@@ -8,8 +8,9 @@ model module when called.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..hookspecs import hookimpl
 from ..specs import ModelSpec, WeightsSource
@@ -18,12 +19,12 @@ NMF_TEMPLATES = "transcribe_cli:data/nmf_piano_cqt.npz"
 
 #: Model options of ``nmf`` (``--option model.KEY=VALUE``); the defaults are the settings the
 #: bundled templates were tuned with (``meta["settings"]`` of the .npz; a test keeps them equal).
-NMF_OPTIONS: dict[str, Any] = {"n_iter": 50, "beta": 0.5, "sparsity": 0.0}
+NMF_OPTIONS: dict[str, Any] = {"n_iter": 50, "beta": 0.5, "sparsity": 0.0, "onset_suppression": 0.5}
 
 #: ``onset-peaks`` settings tuned on validation renders by ``scripts/learn_nmf_templates.py``
 #: (``meta["decoder_options"]`` of the .npz; a test keeps them equal).
 NMF_DECODER_OPTIONS: dict[str, Any] = {
-    "onset_threshold": 0.8,
+    "onset_threshold": 0.77,
     "frame_threshold": 0.0,
     "peak_window": 2,
     "confirm_frames": 2,

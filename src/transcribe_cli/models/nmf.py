@@ -21,9 +21,14 @@ the whole recording first (``audio_normalization="peak"``), ``reference`` (learn
 training renders) means the same in every file and every window.
 
 * ``frame``    = ``level(G[t])`` — how loud the key sounds;
-* ``onset``    = ``level(max(G[t] - G[t-1], 0))`` — how much it rose since the previous
-  frame (piano notes start with their loudest frame). Needs one frame of context before
-  a window (``ModelSpec.context_frames = 1``); before the first frame the signal is silence;
+* ``onset``    = ``level(max(D[t, k] - onset_suppression · max_{j ∈ N(k)} D[t, j], 0))`` with
+  ``D[t] = max(G[t] - G[t-1], 0)``, how much a key rose since the previous frame (piano
+  notes start with their loudest frame). ``N(k)`` holds the semitone neighbours and the
+  keys an octave, an octave and a fifth and two octaves below (whose 2nd, 3rd and 4th
+  partials fall on ``k``): a rise there explains part of ``k``'s, so ghost onsets from
+  template mismatch are damped. It compares keys within one frame, so it stays frame-wise.
+  Needs one frame of context before a window (``ModelSpec.context_frames = 1``); before
+  the first frame the signal is silence;
 * ``velocity`` = ``level(G[t])`` on the velocity scale ``velocity_range_db`` — read by the
   decoders at each note's onset frame.
 
@@ -34,8 +39,9 @@ the β-divergence", Neural Computation 23(9), 2011.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,6 +50,8 @@ from torch import nn
 from ..notes import PIANO_KEYS
 
 EPS = 1e-12
+#: ``k - j`` for the keys ``j`` whose onsets damp key ``k``'s (see ``onset_suppression``).
+SUPPRESSING_OFFSETS = (1, -1, 12, 19, 24)
 #: Format version of the template file written by ``scripts/learn_nmf_templates.py``.
 TEMPLATE_FORMAT = 1
 
@@ -114,6 +122,18 @@ def db_level(x: torch.Tensor, reference: float, range_db: float) -> torch.Tensor
     return (1.0 + decibels / range_db).clamp(0.0, 1.0)
 
 
+def neighbour_max(x: torch.Tensor, offsets: tuple[int, ...]) -> torch.Tensor:
+    """``out[..., k] = max_{o ∈ offsets} x[..., k - o]`` over the last axis (0 outside it)."""
+    out = torch.zeros_like(x)
+    n = x.shape[-1]
+    for o in offsets:
+        if 0 < o < n:
+            out[..., o:] = torch.maximum(out[..., o:], x[..., :-o])
+        elif -n < o < 0:
+            out[..., :o] = torch.maximum(out[..., :o], x[..., -o:])
+    return out
+
+
 class NMFTranscriber(nn.Module):
     """Piano transcription by supervised NMF with a fixed template dictionary.
 
@@ -128,6 +148,8 @@ class NMFTranscriber(nn.Module):
         n_iter: multiplicative updates per forward pass.
         beta: β of the divergence (1 = KL, 0.5 is the default learned setting).
         sparsity: L1 penalty on ``H`` (units of the L1-normalised magnitude).
+        onset_suppression: weight of the neighbouring keys' rises subtracted from a key's
+            rise in the onset activation (0 = off).
     """
 
     outputs = ("onset", "frame", "velocity")
@@ -144,6 +166,7 @@ class NMFTranscriber(nn.Module):
         n_iter: int = 50,
         beta: float = 0.5,
         sparsity: float = 0.0,
+        onset_suppression: float = 0.0,
         n_keys: int = PIANO_KEYS,
     ) -> None:
         super().__init__()
@@ -154,8 +177,8 @@ class NMFTranscriber(nn.Module):
             raise ValueError("W must be finite and non-negative")
         if n_iter < 1 or log_gain <= 0 or reference <= 0 or range_db <= 0 or velocity_range_db <= 0:
             raise ValueError("n_iter >= 1 and positive log_gain, reference and dB ranges are required")
-        if sparsity < 0:
-            raise ValueError("sparsity must be >= 0")
+        if sparsity < 0 or onset_suppression < 0:
+            raise ValueError("sparsity and onset_suppression must be >= 0")
         self.register_buffer("W", W / W.sum(dim=0, keepdim=True).clamp_min(EPS))
         self.n_groups = int(n_groups)
         self.n_keys = int(n_keys)
@@ -166,6 +189,7 @@ class NMFTranscriber(nn.Module):
         self.n_iter = int(n_iter)
         self.beta = float(beta)
         self.sparsity = float(sparsity)
+        self.onset_suppression = float(onset_suppression)
 
     @property
     def n_bins(self) -> int:
@@ -191,8 +215,11 @@ class NMFTranscriber(nn.Module):
     def activations(self, G: torch.Tensor) -> dict[str, torch.Tensor]:
         """Key gains ``[..., T, n_keys]`` → ``{"onset", "frame", "velocity"}`` in [0, 1]."""
         previous = torch.nn.functional.pad(G, (0, 0, 1, 0))[..., :-1, :]
+        rise = (G - previous).clamp_min(0.0)
+        if self.onset_suppression > 0:
+            rise = (rise - self.onset_suppression * neighbour_max(rise, SUPPRESSING_OFFSETS)).clamp_min(0.0)
         return {
-            "onset": db_level((G - previous).clamp_min(0.0), self.reference, self.range_db),
+            "onset": db_level(rise, self.reference, self.range_db),
             "frame": db_level(G, self.reference, self.range_db),
             "velocity": db_level(G, self.reference, self.velocity_range_db),
         }
@@ -206,7 +233,8 @@ class NMFTranscriber(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"bins={self.n_bins}, templates={self.W.shape[1]}, n_groups={self.n_groups}, "
-            f"beta={self.beta:g}, n_iter={self.n_iter}, sparsity={self.sparsity:g}"
+            f"beta={self.beta:g}, n_iter={self.n_iter}, sparsity={self.sparsity:g}, "
+            f"onset_suppression={self.onset_suppression:g}"
         )
 
 
