@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from transcribe_cli.errors import OutputError, TranscribeError
+from transcribe_cli.workers import run_in_processes, threads_per_worker
 
 SUFFIXES = {"mid": ".mid", "csv": ".csv", "json": ".json"}
 
@@ -217,21 +217,10 @@ def run_jobs(
             done(transcribe_job(transcriber, job, fmt))
         return results
 
-    threads = config.threads or max(1, (os.cpu_count() or 1) // workers)
-    config = TranscriberConfig(**{**asdict(config), "threads": threads})
-    ctx = get_context("spawn")  # fork + torch threads is unsafe
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(config,)) as pool:
-        pending: dict[Future, Job] = {pool.submit(_work, job, fmt): job for job in todo}
-        try:
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    job = pending.pop(future)
-                    try:
-                        done(future.result())
-                    except Exception as exc:  # the worker process died (e.g. out of memory)
-                        done(JobResult(job, "failed", error=f"worker crashed: {type(exc).__name__}: {exc}"))
-        except KeyboardInterrupt:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    config = TranscriberConfig(**{**asdict(config), "threads": config.threads or threads_per_worker(workers)})
+    run_in_processes(
+        todo, partial(_work, fmt=fmt), workers=workers, initializer=_init_worker, initargs=(config,),
+        on_result=done,
+        crashed=lambda job, exc: JobResult(job, "failed", error=f"worker crashed: {type(exc).__name__}: {exc}"),
+    )
     return results

@@ -16,18 +16,16 @@ in spawned processes (``fork`` + torch threads is unsafe), each building its mod
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from multiprocessing import get_context
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from transcribe_cli.batch import TranscriberConfig
 from transcribe_cli.errors import TranscribeError
+from transcribe_cli.workers import run_in_processes, threads_per_worker
 from transcribe_cli.notes import Note
 
 #: Suffixes tried, in order, for a transcription in an ``--estimates`` folder.
@@ -350,7 +348,7 @@ def run_evaluation(
             done(worker.run(job))
         return results
 
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = threads_per_worker(workers)
 
     def threaded(entry: Entry) -> Entry:
         if entry.config is None or entry.config.threads:
@@ -358,21 +356,9 @@ def run_evaluation(
         return replace(entry, config=replace(entry.config, threads=threads))
 
     entries = {job.entry.label: threaded(job.entry) for job in jobs}
-    ctx = get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(settings,)) as pool:
-        pending: dict[Future, EvalJob] = {}
-        for job in jobs:
-            pending[pool.submit(_work, replace(job, entry=entries[job.entry.label]))] = job
-        try:
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    job = pending.pop(future)
-                    try:
-                        done(future.result())
-                    except Exception as exc:  # the worker process died (e.g. out of memory)
-                        done(FileResult(job, "failed", error=f"worker crashed: {type(exc).__name__}: {exc}"))
-        except KeyboardInterrupt:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    run_in_processes(
+        [replace(job, entry=entries[job.entry.label]) for job in jobs], _work,
+        workers=workers, initializer=_init_worker, initargs=(settings,), on_result=done,
+        crashed=lambda job, exc: FileResult(job, "failed", error=f"worker crashed: {type(exc).__name__}: {exc}"),
+    )
     return results
