@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Measure the ``nmf`` model the way users run it, and print the figures for its model card.
 
-    python scripts/measure_nmf.py [--test-pieces 3] [--weights FILE] [--option KEY=VALUE] [--json OUT]
+    python scripts/measure_nmf.py [--test-pieces 6] [--weights FILE] [--option KEY=VALUE] [--json OUT]
 
 Every file goes through :class:`transcribe_cli.inference.Transcriber` — the ``transcribe``
 command's pipeline: ``load_audio`` at 16 kHz, peak normalisation, the ``cqt`` frontend over
@@ -75,7 +75,7 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--test-pieces", type=int, default=3)
+    parser.add_argument("--test-pieces", type=int, default=6)
     parser.add_argument("--weights", type=Path, default=None, help="template file (default: bundled)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="model/decoder option, as `transcribe --option` (repeatable)")

@@ -175,6 +175,10 @@ def test_render_cache_hit_and_miss(short_midi, cache, monkeypatch, tmp_path):
     assert copy == tmp_path / "out" / "copy.wav" and len(calls) == 2
     assert copy.read_bytes() == first.read_bytes()
     assert not list(copy.parent.glob(".*.tmp"))  # written atomically, nothing left over
+    monkeypatch.setattr(rendering.shutil, "which", lambda name: None)
+    assert rendering.render(short_midi, sample_rate=16000, gain=0.8) == first  # a hit needs no FluidSynth
+    with pytest.raises(ValueError, match="out_path"):
+        rendering.render(short_midi, use_cache=False)
 
 
 @pytest.mark.render

@@ -43,9 +43,10 @@ from pathlib import Path
 from typing import Any
 
 from transcribe_cli.errors import TranscribeError
+from transcribe_cli.paths import CACHE_ENV, cache_root
 from transcribe_cli.specs import ModelSpec, WeightsSource
 
-ENV_CACHE_DIR = "TRANSCRIBE_CACHE_DIR"
+ENV_CACHE_DIR = CACHE_ENV
 ENV_OFFLINE = "HF_HUB_OFFLINE"
 ENV_ENDPOINT = "HF_ENDPOINT"
 _TRUE = {"1", "on", "yes", "true"}
@@ -65,16 +66,6 @@ class NotCachedError(TranscribeError):
 
 
 # -- places -------------------------------------------------------------------------------
-
-def cache_root() -> Path:
-    """transcribe-cli's cache root: ``$TRANSCRIBE_CACHE_DIR`` or the user cache dir."""
-    override = os.environ.get(ENV_CACHE_DIR)
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("transcribe-cli"))
-
 
 def hub_cache_dir() -> Path:
     """Where Hub downloads live (Hugging Face cache layout)."""

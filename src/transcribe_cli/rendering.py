@@ -29,12 +29,11 @@ import tempfile
 from pathlib import Path
 
 from .errors import MidiError, TranscribeError
+from .paths import CACHE_ENV, cache_root  # noqa: F401  (renders go to <cache root>/renders)
 
 #: Bump when the rendering command or the MIDI rewriting changes: it invalidates the cache.
 RENDER_VERSION = 1
 
-#: Environment variable that overrides the cache root (renders go to ``<root>/renders``).
-CACHE_ENV = "TRANSCRIBE_CACHE_DIR"
 #: Extra directories (``os.pathsep``-separated) searched for ``.sf2`` files first.
 SOUNDFONT_ENV = "TRANSCRIBE_SOUNDFONT_PATH"
 
@@ -63,16 +62,6 @@ INSTALL_HINT = (
 
 _DRUM_CHANNEL = 9
 _FLUIDSYNTH_TIMEOUT_S = 600
-
-
-def cache_root() -> Path:
-    """The root of transcribe-cli's cache: ``$TRANSCRIBE_CACHE_DIR`` or the user cache dir."""
-    override = os.environ.get(CACHE_ENV)
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("transcribe-cli"))
 
 
 def render_cache_dir() -> Path:
@@ -235,9 +224,10 @@ def render(
     """Render ``midi_path`` to a WAV file and return its path.
 
     With ``out_path=None`` the path inside the render cache is returned (do not modify
-    that file); otherwise the render is copied to ``out_path`` atomically. ``program``
-    forces a General-MIDI program on every channel (see :func:`force_program`); ``None``
-    keeps the file's own programs. ``soundfont`` is a path or file name (default: the
+    that file); otherwise the render is copied to ``out_path`` atomically. A cached render
+    needs no FluidSynth. ``use_cache=False`` bypasses the cache (``out_path`` is required
+    then). ``program`` forces a General-MIDI program on every channel (see
+    :func:`force_program`); ``None`` keeps the file's own programs. ``soundfont`` is a path or file name (default: the
     preferred installed piano SoundFont, see :func:`find_soundfonts`).
     """
     midi_path = Path(midi_path)
@@ -245,13 +235,15 @@ def render(
         midi_bytes = midi_path.read_bytes()
     except OSError as exc:
         raise MidiError(f"cannot read MIDI file {midi_path}: {exc.strerror}", "check the path") from exc
+    if out_path is None and not use_cache:
+        raise ValueError("render(use_cache=False) needs an out_path")
     sf2 = resolve_soundfont(soundfont)
-    fluidsynth_executable()  # fail early with the install hint
     key = render_key(midi_bytes, sf2, program, bank, sample_rate, gain)
     cache_dir = render_cache_dir()
     cached = cache_dir / key[:2] / f"{key}.wav"
 
     if not (use_cache and cached.is_file()):
+        fluidsynth_executable()  # fail before any work, with the install hint
         target_dir = cached.parent if use_cache else Path(tempfile.mkdtemp(prefix="transcribe-render-"))
         target_dir.mkdir(parents=True, exist_ok=True)
         produced = target_dir / cached.name if use_cache else target_dir / "render.wav"
