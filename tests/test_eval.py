@@ -166,23 +166,32 @@ _notes = st.lists(
 
 @settings(max_examples=60, deadline=None)
 @given(ref=_notes, est=_notes)
-def test_frame_scores_equal_mir_eval_multipitch_metrics(ref, est):
-    """Our frame counting is mir_eval.multipitch.metrics (through evaluation.frame_metrics)
-    wherever the latter accepts the pitches."""
+def test_frame_metrics_equal_mir_eval_multipitch_metrics(ref, est):
+    """Our frame counting equals mir_eval.multipitch.metrics wherever the latter accepts the
+    pitches (piano range here), fed with the same 10 ms rolls converted to Hz."""
     import warnings
 
-    from transcribe_cli.eval_scoring import frame_scores
-    from transcribe_cli.evaluation import frame_metrics
+    from mir_eval import multipitch
 
+    from transcribe_cli.evaluation import frame_metrics
+    from transcribe_cli.labels import notes_to_roll
+
+    end = max(n.offset for n in (*ref, *est))
+    n_frames = int(np.ceil(end * 100.0)) + 1
+    times = np.arange(n_frames) / 100.0
+    hz = 440.0 * 2.0 ** ((np.arange(128) - 69.0) / 12.0)
+    ref_f, est_f = ([hz[np.flatnonzero(row)] for row in notes_to_roll(notes, 100.0, n_frames, lowest=0, n_keys=128)]
+                    for notes in (ref, est))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        expected = frame_metrics(ref, est, frame_rate=100.0)
-    ours = frame_scores(ref, est)
-    for key, value in expected.items():
-        assert ours[key] == pytest.approx(value, abs=1e-12), key
+        p, r, acc = multipitch.metrics(times, ref_f, times, est_f)[:3]
+    ours = frame_metrics(ref, est, frame_rate=100.0)
+    assert ours["frame_precision"] == pytest.approx(p, abs=1e-12)
+    assert ours["frame_recall"] == pytest.approx(r, abs=1e-12)
+    assert ours["frame_accuracy"] == pytest.approx(acc, abs=1e-12)
 
 
-def test_frame_scores_accept_every_midi_pitch():
+def test_frame_metrics_accept_every_midi_pitch():
     # mir_eval.multipitch.validate rejects > 5 kHz (pitch 112+) and < 20 Hz (pitch 15-)
     ref = [Note(0.0, 1.0, 120), Note(0.0, 1.0, 10), Note(0.0, 1.0, 60)]
     est = [Note(0.0, 0.5, 120), Note(0.0, 1.0, 60)]

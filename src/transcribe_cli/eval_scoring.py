@@ -5,7 +5,7 @@ Conventions (MIREX / MAESTRO papers; the arithmetic is mir_eval's, through
 
 - **Frame** precision/recall/F1: piano rolls at :data:`FRAME_RATE` = 100 frames/s (10 ms),
   every MIDI pitch, from time 0 to the last offset of either side, compared with
-  ``mir_eval.multipitch``'s own counting functions (:func:`frame_scores`). Not through
+  ``mir_eval.multipitch``'s own counting functions (:func:`transcribe_cli.evaluation.frame_metrics`). Not through
   ``mir_eval.multipitch.metrics``: its ``validate`` rejects frequencies outside 20 Hz–5 kHz,
   i.e. MIDI pitches below 16 or above 111, which real labels contain (the GuitarSet clip
   in ``../shared/data/real`` has notes at pitch 120).
@@ -86,38 +86,9 @@ def metric_key(name: str) -> str:
     return key
 
 
-def frame_scores(ref: Sequence[Note], est: Sequence[Note], frame_rate: float = FRAME_RATE) -> dict[str, float]:
-    """Frame precision, recall, F1 and accuracy of ``est`` against ``ref``.
-
-    The same numbers as ``mir_eval.multipitch.metrics`` on the two piano rolls (128 MIDI
-    pitches, ``frame_rate`` frames/s, both rolls on one time grid, so no resampling), for any
-    MIDI pitch: rows become arrays of MIDI numbers and mir_eval's ``compute_num_freqs``,
-    ``compute_num_true_positives`` (±0.5 semitone) and ``compute_accuracy`` count them.
-    Empty inputs follow :mod:`transcribe_cli.evaluation`: both empty → 1.0, one empty → 0.0.
-    """
-    from mir_eval import multipitch
-
-    from transcribe_cli.labels import notes_to_roll
-
-    keys = ("frame_precision", "frame_recall", "frame_f1", "frame_accuracy")
-    if len(ref) == 0 or len(est) == 0:
-        value = 1.0 if len(ref) == len(est) else 0.0
-        return dict.fromkeys(keys, value)
-    end = max(n.offset for n in (*ref, *est))
-    n_frames = int(np.ceil(end * frame_rate)) + 1
-    rolls = [notes_to_roll(notes, frame_rate, n_frames, lowest=0, n_keys=128) for notes in (ref, est)]
-    ref_midi, est_midi = ([np.flatnonzero(row).astype(np.float64) for row in roll] for roll in rolls)
-    true_positives = multipitch.compute_num_true_positives(ref_midi, est_midi)
-    precision, recall, accuracy = multipitch.compute_accuracy(
-        true_positives, multipitch.compute_num_freqs(ref_midi), multipitch.compute_num_freqs(est_midi)
-    )
-    f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
-    return dict(zip(keys, (float(precision), float(recall), float(f1), float(accuracy))))
-
-
 def score(ref: Sequence[Note], est: Sequence[Note]) -> dict[str, float]:
     """Every metric of :data:`METRICS` for one file."""
-    from transcribe_cli.evaluation import note_metrics
+    from transcribe_cli.evaluation import frame_metrics, note_metrics
 
     scores = dict(
         note_metrics(
@@ -129,7 +100,7 @@ def score(ref: Sequence[Note], est: Sequence[Note]) -> dict[str, float]:
             velocity_tolerance=VELOCITY_TOLERANCE,
         )
     )
-    scores.update(frame_scores(ref, est, frame_rate=FRAME_RATE))
+    scores.update(frame_metrics(ref, est, frame_rate=FRAME_RATE))
     return {key: float(scores[key]) for key in METRIC_KEYS}
 
 

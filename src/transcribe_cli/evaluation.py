@@ -94,41 +94,36 @@ def note_metrics(
     return scores
 
 
-def _roll_to_multipitch(roll: np.ndarray, frame_rate: float) -> tuple[np.ndarray, list[np.ndarray]]:
-    """A ``[T, 128]`` MIDI-pitch roll → mir_eval multipitch ``(times, [Hz arrays])``."""
-    times = np.arange(roll.shape[0]) / frame_rate
-    hz = 440.0 * 2.0 ** ((np.arange(roll.shape[1]) - 69.0) / 12.0)
-    return times, [hz[row] for row in roll]
-
-
 def frame_metrics(
     ref: Sequence[Note], est: Sequence[Note], frame_rate: float = 100.0
 ) -> OrderedDict[str, float]:
     """Frame-level precision/recall/F1 (and mir_eval's accuracy) over piano rolls at
-    ``frame_rate`` covering every MIDI pitch, from time 0 to the last offset of either side."""
+    ``frame_rate`` covering every MIDI pitch, from time 0 to the last offset of either side.
+
+    The same numbers as ``mir_eval.multipitch.metrics`` on the two rolls (both on one time
+    grid, so no resampling), for any MIDI pitch: ``multipitch.validate`` rejects pitches
+    outside 20 Hz–5 kHz (MIDI 16..111), so rows become arrays of MIDI numbers and
+    mir_eval's own ``compute_num_freqs``, ``compute_num_true_positives`` (±0.5 semitone)
+    and ``compute_accuracy`` count them.
+    """
     from mir_eval import multipitch
 
     from .labels import notes_to_roll
 
-    scores: OrderedDict[str, float] = OrderedDict()
     if len(ref) == 0 or len(est) == 0:
         value = _empty_score(len(ref) == 0, len(est) == 0)
         return OrderedDict((key, value) for key in FRAME_KEYS)
 
     end = max(n.offset for n in (*ref, *est))
     n_frames = int(np.ceil(end * frame_rate)) + 1
-    ref_roll = notes_to_roll(ref, frame_rate, n_frames, lowest=0, n_keys=128)
-    est_roll = notes_to_roll(est, frame_rate, n_frames, lowest=0, n_keys=128)
-    ref_t, ref_f = _roll_to_multipitch(ref_roll, frame_rate)
-    est_t, est_f = _roll_to_multipitch(est_roll, frame_rate)
-    result = multipitch.metrics(ref_t, ref_f, est_t, est_f)
-    precision, recall, accuracy = result[0], result[1], result[2]
-    p, r, f1 = _prf(precision, recall)
-    scores["frame_precision"] = p
-    scores["frame_recall"] = r
-    scores["frame_f1"] = f1
-    scores["frame_accuracy"] = float(accuracy)
-    return scores
+    rolls = [notes_to_roll(notes, frame_rate, n_frames, lowest=0, n_keys=128) for notes in (ref, est)]
+    ref_midi, est_midi = ([np.flatnonzero(row).astype(np.float64) for row in roll] for roll in rolls)
+    true_positives = multipitch.compute_num_true_positives(ref_midi, est_midi)
+    precision, recall, accuracy = multipitch.compute_accuracy(
+        true_positives, multipitch.compute_num_freqs(ref_midi), multipitch.compute_num_freqs(est_midi)
+    )
+    p, r, f1 = _prf(float(precision), float(recall))
+    return OrderedDict(zip(FRAME_KEYS, (p, r, f1, float(accuracy))))
 
 
 def evaluate_notes(
