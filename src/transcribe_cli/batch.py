@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from transcribe_cli.errors import OutputError, TranscribeError
+from transcribe_cli.fileio import find_files
 from transcribe_cli.workers import run_in_processes, threads_per_worker
-
-SUFFIXES = {"mid": ".mid", "csv": ".csv", "json": ".json"}
-
 
 @dataclass(frozen=True)
 class Job:
@@ -74,13 +72,7 @@ def find_audio(directory: Path) -> list[Path]:
     """Audio files below ``directory`` (recursive, sorted, hidden files skipped)."""
     from transcribe_cli.audio import AUDIO_EXTENSIONS
 
-    found = []
-    for root, dirs, files in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_EXTENSIONS:
-                found.append(Path(root) / name)
-    return found
+    return find_files(directory, AUDIO_EXTENSIONS)
 
 
 def plan_jobs(inputs: Iterable[Path], output: Path | None, fmt: str) -> list[Job]:
@@ -91,14 +83,15 @@ def plan_jobs(inputs: Iterable[Path], output: Path | None, fmt: str) -> list[Job
     - several files → ``output`` is a folder.
     """
     from transcribe_cli.audio import AUDIO_EXTENSIONS
+    from transcribe_cli.outputs import note_file_format
 
     inputs = [Path(p) for p in inputs]
-    suffix = SUFFIXES[fmt]
+    suffix = f".{fmt}"
     for path in inputs:
         if not path.exists():
             raise TranscribeError(f"no such file or directory: {path}", "check the path")
     single_file = len(inputs) == 1 and inputs[0].is_file()
-    if single_file and output is not None and output.suffix.lower() in (".mid", ".midi", ".csv", ".json"):
+    if single_file and output is not None and note_file_format(output) is not None:
         return [Job(inputs[0], output)]
     if output is not None and output.exists() and not output.is_dir():
         raise OutputError(

@@ -17,7 +17,7 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -169,3 +169,15 @@ def _fsync_directory(directory: Path) -> None:
 def _remove_quietly(path: Path) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
+
+
+def find_files(root: str | os.PathLike[str], suffixes: Collection[str]) -> list[Path]:
+    """Files below ``root`` whose lower-cased suffix is in ``suffixes`` (recursive, sorted,
+    hidden files and folders skipped)."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and Path(name).suffix.lower() in suffixes:
+                found.append(Path(folder) / name)
+    return found

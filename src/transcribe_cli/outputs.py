@@ -29,7 +29,7 @@ from .errors import MidiError, OutputError
 from .fileio import atomic_write
 from .notes import Note, sort_notes
 
-__all__ = ["CSV_HEADER", "FORMATS", "TIME_DECIMALS", "format_for_path", "read_notes", "write_notes"]
+__all__ = ["CSV_HEADER", "FORMATS", "TIME_DECIMALS", "format_for_path", "note_file_format", "read_notes", "write_notes"]
 
 FORMATS: tuple[str, ...] = ("mid", "csv", "json")
 CSV_HEADER: tuple[str, ...] = ("onset", "offset", "pitch", "velocity")
@@ -39,16 +39,21 @@ _SUFFIXES = {".mid": "mid", ".midi": "mid", ".csv": "csv", ".json": "json"}
 _MIN_DURATION = 10.0**-TIME_DECIMALS
 
 
+def note_file_format(path: str | os.PathLike[str]) -> str | None:
+    """The format (one of :data:`FORMATS`) named by ``path``'s suffix, or ``None``."""
+    return _SUFFIXES.get(Path(path).suffix.lower())
+
+
 def format_for_path(path: str | os.PathLike[str]) -> str:
     """The format (one of :data:`FORMATS`) named by ``path``'s suffix: .mid/.midi, .csv, .json."""
-    suffix = Path(path).suffix.lower()
-    try:
-        return _SUFFIXES[suffix]
-    except KeyError:
+    fmt = note_file_format(path)
+    if fmt is None:
+        suffix = Path(path).suffix.lower()
         raise OutputError(
             f"cannot tell the note file format of {path} from its suffix {suffix or '(none)'!r}",
             "use .mid, .midi, .csv or .json",
-        ) from None
+        )
+    return fmt
 
 
 def write_notes(

@@ -12,24 +12,19 @@ from transcribe_cli.cli.console import STATE, error, info, out
 from transcribe_cli.errors import TranscribeError
 
 DEFAULT_MODEL = "nmf"
-FORMATS = ("mid", "csv", "json")
 
 
 def _format(fmt: Optional[str], output: Optional[Path]) -> str:
+    """``--format`` if given, else the format ``-o``'s suffix names, else MIDI."""
+    from transcribe_cli.outputs import FORMATS, note_file_format
+
     if fmt:
         fmt = fmt.lower().lstrip(".")
-        if fmt == "midi":
-            fmt = "mid"
+        fmt = "mid" if fmt == "midi" else fmt
         if fmt not in FORMATS:
             raise TranscribeError(f"unknown format {fmt!r}", f"use one of {', '.join(FORMATS)}")
         return fmt
-    if output is not None:
-        suffix = output.suffix.lower()
-        if suffix in (".mid", ".midi"):
-            return "mid"
-        if suffix in (".csv", ".json"):
-            return suffix[1:]
-    return "mid"
+    return (note_file_format(output) if output is not None else None) or "mid"
 
 
 def run(

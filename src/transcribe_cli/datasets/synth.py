@@ -99,13 +99,9 @@ def default_midi_root() -> Path:
 
 def find_midi(root: Path) -> list[Path]:
     """MIDI files below ``root`` (recursive, sorted, hidden files and folders skipped)."""
-    found = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith(".") and Path(name).suffix.lower() in MIDI_SUFFIXES:
-                found.append(Path(folder) / name)
-    return found
+    from transcribe_cli.fileio import find_files
+
+    return find_files(root, MIDI_SUFFIXES)
 
 
 def piece_key(relative: Path, group_by: str = "auto") -> str:
