@@ -20,6 +20,22 @@ MIDI_CORPUS = SHARED / "data" / "midi"
 SRC = ROOT / "src"
 
 
+def have_fluidsynth() -> bool:
+    """FluidSynth and at least one SoundFont are installed (what rendering needs)."""
+    from transcribe_cli.errors import TranscribeError
+    from transcribe_cli.rendering import fluidsynth_executable, resolve_soundfont
+
+    try:
+        fluidsynth_executable()
+        resolve_soundfont()
+    except TranscribeError:
+        return False
+    return True
+
+
+needs_fluidsynth = pytest.mark.skipif(not have_fluidsynth(), reason="FluidSynth or a SoundFont is not installed")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_plugins(monkeypatch):
     """No stray plugin env vars, and a fresh registry for every test."""

@@ -152,12 +152,13 @@ class FakeHub:
         with self._lock:
             self.log.append(request)
 
-        def reply(status: int, headers: dict[str, str], body: bytes = b"") -> None:
+        def reply(status: int, headers: dict[str, str], body: bytes = b"", length: int | None = None) -> None:
+            """Status and headers, then ``body`` unless HEAD; ``length`` overrides Content-Length."""
             request.status = status
             h.send_response(status)
             for key, value in headers.items():
                 h.send_header(key, value)
-            h.send_header("Content-Length", str(len(body)))
+            h.send_header("Content-Length", str(len(body) if length is None else length))
             h.end_headers()
             if body and not head:
                 h.wfile.write(body)
@@ -180,13 +181,7 @@ class FakeHub:
         headers = {"X-Repo-Commit": commit, "ETag": f'"{etag}"', "Accept-Ranges": "bytes",
                    "Content-Type": "application/octet-stream"}
         if head:
-            request.status = 200
-            h.send_response(200)
-            for key, value in headers.items():
-                h.send_header(key, value)
-            h.send_header("Content-Length", str(len(original)))
-            h.end_headers()
-            return
+            return reply(200, headers, length=len(original))
         start, status = 0, 200
         wanted = h.headers.get("Range")
         if wanted:

@@ -6,7 +6,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pytest
-from conftest import MIDI_CORPUS, REAL
+from conftest import MIDI_CORPUS, REAL, needs_fluidsynth
 from fixtures.eval_data import PIECES, build_maestro, write_numpy_pair, write_pedal_midi
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,20 +21,6 @@ from transcribe_cli.datasets.synth import (
 from transcribe_cli.errors import OptionError, TranscribeError
 from transcribe_cli.notes import Note
 from transcribe_cli.registry import get_registry
-
-
-def _has_fluidsynth() -> bool:
-    from transcribe_cli.rendering import fluidsynth_executable, resolve_soundfont
-
-    try:
-        fluidsynth_executable()
-        resolve_soundfont()
-    except TranscribeError:
-        return False
-    return True
-
-
-needs_fluidsynth = pytest.mark.skipif(not _has_fluidsynth(), reason="FluidSynth or a SoundFont is not installed")
 
 
 def open_dataset(name, root, split=None, **options):

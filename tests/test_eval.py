@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REAL
+from conftest import REAL, have_fluidsynth, needs_fluidsynth
 from fixtures.eval_data import (
     PIECES,
     PLUGINS,
@@ -59,19 +59,6 @@ def write_notes(notes, path: Path) -> None:
     write(notes, path)
 
 
-def _has_fluidsynth() -> bool:
-    from transcribe_cli.errors import TranscribeError
-    from transcribe_cli.rendering import fluidsynth_executable, resolve_soundfont
-
-    try:
-        fluidsynth_executable()
-        resolve_soundfont()
-    except TranscribeError:
-        return False
-    return True
-
-
-needs_fluidsynth = pytest.mark.skipif(not _has_fluidsynth(), reason="FluidSynth or a SoundFont is not installed")
 
 # -- hand-worked scores ---------------------------------------------------------------------
 
@@ -588,7 +575,7 @@ def test_parallel_jobs_give_the_same_scores(cli, pairs_root, tmp_path):
 
 @pytest.fixture(scope="module")
 def rendered_maestro(tmp_path_factory):
-    if not _has_fluidsynth():
+    if not have_fluidsynth():
         pytest.skip("FluidSynth or a SoundFont is not installed")
     root = tmp_path_factory.mktemp("maestro-v3.0.0")
     return build_maestro(root, {"scale": "test", "chords": "test", "bass": "train"}, write_pair=write_rendered_pair)

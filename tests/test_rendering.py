@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import mido
 import numpy as np
 import pytest
+from conftest import have_fluidsynth
 import soundfile as sf
 
 from transcribe_cli import rendering
@@ -16,7 +16,7 @@ from transcribe_cli.errors import TranscribeError
 from transcribe_cli.midi import write_midi
 from transcribe_cli.notes import Note
 
-HAVE_FLUIDSYNTH = shutil.which("fluidsynth") is not None and bool(rendering.find_soundfonts())
+HAVE_FLUIDSYNTH = have_fluidsynth()
 requires_fluidsynth = pytest.mark.skipif(
     not HAVE_FLUIDSYNTH,
     reason="needs FluidSynth and a SoundFont: sudo apt-get install fluidsynth fluid-soundfont-gm",
