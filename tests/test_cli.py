@@ -69,7 +69,7 @@ def test_formats(cli, tone_wav, tmp_path):
     assert [n["pitch"] for n in payload["notes"]] == [69]
     assert payload["metadata"]["model"] == "nmf"
     csv_out = tmp_path / "as-csv.txt"
-    assert cli(tone_wav, "-o", tmp_path / "dir", "--format", "csv").exit_code == 0
+    assert cli(tone_wav, "-o", f"{tmp_path / 'dir'}/", "--format", "csv").exit_code == 0  # a folder: trailing /
     assert (tmp_path / "dir" / "tone.csv").exists()
     assert not csv_out.exists()
 

@@ -20,10 +20,12 @@ raises :class:`~transcribe_cli.errors.AudioError` with a one-line message; no
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import AudioError
 
@@ -184,6 +186,16 @@ def _reraise_memory_error(exc: BaseException) -> None:
 # --------------------------------------------------------------------------- decoding
 
 
+#: Suffixes of formats libsndfile reads itself: a file named so that only FFmpeg can decode
+#: is mislabelled (an .m4a renamed .wav) or damaged, which deserves a warning.
+_SNDFILE_SUFFIXES = frozenset({".wav", ".wave", ".flac", ".aif", ".aiff", ".aifc", ".au", ".snd", ".w64",
+                               ".rf64", ".caf"})
+# libsndfile's header log names a chunk longer than the file as "data : 96000 (should be 47978)"
+_SHORT_CHUNK = re.compile(r"^(data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+#: A decoded stream this much shorter than its header declares is reported as truncated.
+_TRUNCATION_TOLERANCE_S = 0.1
+
+
 def _decode(file: Path) -> tuple[np.ndarray, int]:
     """Mono float32 samples and the native sample rate, from whichever decoder works."""
     try:
@@ -192,7 +204,12 @@ def _decode(file: Path) -> tuple[np.ndarray, int]:
         _reraise_memory_error(exc)
         log.debug("libsndfile could not decode %s (%s); trying FFmpeg", file, exc)
     try:
-        return _decode_av(file)
+        mono, rate, format_name = _decode_av(file)
+        named = file.suffix.lower().lstrip(".")
+        if file.suffix.lower() in _SNDFILE_SUFFIXES and named not in (format_name or "").split(","):
+            log.warning("%s is named .%s but is not a valid %s file; decoded it with FFmpeg as %s instead",
+                        file, named, named, format_name or "an unknown format")
+        return mono, rate
     except AudioError:
         raise
     except Exception as exc:  # noqa: BLE001
@@ -201,19 +218,36 @@ def _decode(file: Path) -> tuple[np.ndarray, int]:
         raise _unreadable(file) from None
 
 
+@contextlib.contextmanager
+def _native_noise(file: Path) -> Iterator[None]:
+    """Keep what libmpg123/FFmpeg print straight to stderr off the terminal (debug log)."""
+    from .diagnostics import captured_native_stderr
+
+    with captured_native_stderr() as noise:
+        yield
+    for line in noise:
+        log.debug("%s: decoder: %s", file, line)
+
+
 def _decode_soundfile(file: Path) -> tuple[np.ndarray, int]:
     """Decode with libsndfile, averaging the channels block by block."""
     import numpy as np
     import soundfile as sf
 
-    with sf.SoundFile(str(file)) as f:
+    with _native_noise(file), sf.SoundFile(str(file)) as f:
         rate = int(f.samplerate)
         if rate <= 0:
             raise ValueError(f"invalid sample rate {rate}")
+        short = _SHORT_CHUNK.search(f.extra_info or "")
         blocks = [
             block.mean(axis=1, dtype=np.float32)
             for block in f.blocks(blocksize=_SOUNDFILE_BLOCK, dtype="float32", always_2d=True)
         ]
+        frames = f.frames
+    if short:
+        declared, present = int(short.group(2)), int(short.group(3))
+        log.warning("%s is truncated: its header declares %.1f s of audio, the file holds %.1f s",
+                    file, frames / rate * declared / max(present, 1), frames / rate)
     mono = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
     return mono.astype(np.float32, copy=False), rate
 
@@ -224,20 +258,20 @@ def _audio_stream(container: Any, file: Path) -> Any:
     return container.streams.best("audio") or container.streams.audio[0]
 
 
-def _decode_av(file: Path) -> tuple[np.ndarray, int]:
+def _decode_av(file: Path) -> tuple[np.ndarray, int, str]:
     """Decode the main audio stream with FFmpeg.
 
     Frames are converted to planar float at their own layout and rate (no FFmpeg
     downmix: its stereo-to-mono matrix sums at -3 dB instead of averaging) and the
     channels are averaged here. Packets that fail to decode are skipped with a warning
-    as long as some audio decodes.
+    as long as some audio decodes. Returns the samples, their rate and the container format.
     """
     import av
     import numpy as np
 
     chunks: list[np.ndarray] = []
     bad_packets = 0
-    with av.open(str(file), metadata_errors="ignore") as container:
+    with _native_noise(file), av.open(str(file), metadata_errors="ignore") as container:
         stream = _audio_stream(container, file)
         resampler = av.AudioResampler(format="fltp")  # keep layout and rate
         rate = 0
@@ -260,6 +294,9 @@ def _decode_av(file: Path) -> tuple[np.ndarray, int]:
             rate = int(stream.codec_context.sample_rate or 0)
         declared = _declared_samples(container, stream, rate)
 
+        stated = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+        format_name = container.format.name
+
     if not chunks or rate <= 0:
         raise _unreadable(file)
     if bad_packets:
@@ -267,7 +304,10 @@ def _decode_av(file: Path) -> tuple[np.ndarray, int]:
     mono = np.concatenate(chunks).astype(np.float32, copy=False)
     if declared is not None and 0 < mono.size - declared <= _MAX_PADDING_TRIM_S * rate:
         mono = mono[:declared]
-    return mono, rate
+    if stated is not None and mono.size / rate < stated - _TRUNCATION_TOLERANCE_S:
+        log.warning("%s is truncated: its header declares %.1f s of audio, %.1f s could be decoded",
+                    file, stated, mono.size / rate)
+    return mono, rate, format_name
 
 
 def _declared_samples(container: Any, stream: Any, rate: int) -> int | None:

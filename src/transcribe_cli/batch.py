@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from transcribe_cli.errors import OutputError, TranscribeError
+from transcribe_cli.errors import TranscribeError
 from transcribe_cli.fileio import find_files
 from transcribe_cli.workers import run_in_processes, threads_per_worker
 
@@ -32,6 +32,8 @@ class JobResult:
     audio_seconds: float = 0.0
     seconds: float = 0.0
     error: str | None = None
+    warnings: tuple[str, ...] = ()  # logged while this file was processed (noise, truncation, ...)
+    detail: str | None = None  # the traceback of a failure, for --verbose
 
 
 @dataclass(frozen=True)
@@ -75,64 +77,9 @@ def find_audio(directory: Path) -> list[Path]:
     return find_files(directory, AUDIO_EXTENSIONS)
 
 
-def plan_jobs(inputs: Iterable[Path], output: Path | None, fmt: str) -> list[Job]:
-    """Pair every input audio file with its output path.
-
-    - one file, ``-o`` with a known suffix or no ``-o`` → that file (default: beside the input);
-    - folders → the same relative layout below ``output`` (default: beside each input);
-    - several files → ``output`` is a folder.
-    """
-    from transcribe_cli.audio import AUDIO_EXTENSIONS
-    from transcribe_cli.outputs import note_file_format
-
-    inputs = [Path(p) for p in inputs]
-    suffix = f".{fmt}"
-    for path in inputs:
-        if not path.exists():
-            raise TranscribeError(f"no such file or directory: {path}", "check the path")
-    single_file = len(inputs) == 1 and inputs[0].is_file()
-    if single_file and output is not None and note_file_format(output) is not None:
-        return [Job(inputs[0], output)]
-    if output is not None and output.exists() and not output.is_dir():
-        raise OutputError(
-            f"output {output} is a file, but several outputs go there",
-            "give a folder with -o, or one input file",
-        )
-    jobs: list[Job] = []
-    for path in inputs:
-        if path.is_dir():
-            found = find_audio(path)
-            if not found:
-                exts = ", ".join(sorted(AUDIO_EXTENSIONS))
-                raise TranscribeError(f"no audio files found in {path}", f"looked for {exts}")
-            base = output if output is not None else path
-            jobs += [Job(f, base / f.relative_to(path).with_suffix(suffix)) for f in found]
-        else:
-            base = output if output is not None else path.parent
-            jobs.append(Job(path, base / path.with_suffix(suffix).name))
-    targets: dict[Path, Path] = {}
-    for job in jobs:
-        other = targets.setdefault(job.target.resolve(), job.source)
-        if other != job.source:
-            raise OutputError(
-                f"{other} and {job.source} would both be written to {job.target}",
-                "transcribe them into different folders",
-            )
-    return jobs
-
-
-def check_writable(targets: Iterable[Path]) -> None:
-    """Fail before any work if an output folder cannot be created or written."""
-    for parent in sorted({t.parent for t in targets}):
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(
-                f"cannot create output folder {parent}: {exc.strerror or exc}",
-                "choose another -o path",
-            ) from None
-        if not os.access(parent, os.W_OK):
-            raise OutputError(f"output folder {parent} is not writable", "choose another -o path")
+# What goes where, and whether it can be written: :mod:`transcribe_cli.planning`.
+from transcribe_cli.planning import check_outputs as check_writable  # noqa: E402
+from transcribe_cli.planning import plan_jobs  # noqa: E402
 
 
 # -- running ----------------------------------------------------------------------------
@@ -148,34 +95,59 @@ def _init_worker(config: TranscriberConfig) -> None:
         _WORKER = exc
 
 
-def transcribe_job(transcriber: Any, job: Job, fmt: str) -> JobResult:
-    """Transcribe one file and write its output; errors become a failed result."""
+def transcribe_job(transcriber: Any, job: Job, fmt: str, verbose: bool = False) -> JobResult:
+    """Transcribe one file and write its output; errors become a failed result. What the
+    pipeline logs meanwhile (warnings; with ``verbose`` also debug lines such as a decoder's
+    stderr) is returned with the result instead of being printed."""
+    import logging
+    import traceback
+
     from transcribe_cli.audio import load_audio
-    from transcribe_cli.outputs import write_notes
+    from transcribe_cli.diagnostics import collect_warnings
+    from transcribe_cli.outputs import notes_text, write_notes
+    from transcribe_cli.planning import is_stdout
 
     start = time.perf_counter()
-    try:
-        audio = load_audio(job.source, transcriber.sample_rate)
-        notes = transcriber.transcribe_audio(audio)
-        metadata = {"source": str(job.source), **transcriber.describe()} if fmt == "json" else None
-        write_notes(notes, job.target, fmt, metadata=metadata)
-    except TranscribeError as exc:
-        return JobResult(job, "failed", seconds=time.perf_counter() - start, error=str(exc))
-    except Exception as exc:  # an unexpected bug must not stop the other files
-        return JobResult(
-            job, "failed", seconds=time.perf_counter() - start,
-            error=f"unexpected {type(exc).__name__}: {exc}",
-        )
+    level = logging.DEBUG if verbose else logging.WARNING
+    with collect_warnings(level) as said:
+        try:
+            audio = load_audio(job.source, transcriber.sample_rate)
+            notes = transcriber.transcribe_audio(audio)
+            metadata = {"source": str(job.source), **transcriber.describe()} if fmt == "json" else None
+            if is_stdout(job.target):
+                import sys
+
+                sys.stdout.write(notes_text(notes, fmt, metadata=metadata))
+                sys.stdout.flush()
+            else:
+                write_notes(notes, job.target, fmt, metadata=metadata)
+        except TranscribeError as exc:
+            return JobResult(job, "failed", seconds=time.perf_counter() - start, error=str(exc),
+                             warnings=tuple(said), detail=traceback.format_exc())
+        except Exception as exc:  # an unexpected bug must not stop the other files
+            return JobResult(
+                job, "failed", seconds=time.perf_counter() - start,
+                error=f"unexpected {type(exc).__name__}: {exc}", warnings=tuple(said), detail=traceback.format_exc(),
+            )
     return JobResult(
         job, "ok", notes=len(notes), audio_seconds=len(audio) / transcriber.sample_rate,
-        seconds=time.perf_counter() - start,
+        seconds=time.perf_counter() - start, warnings=tuple(said),
     )
 
 
-def _work(job: Job, fmt: str) -> JobResult:
+def _work(job: Job, fmt: str, verbose: bool = False) -> JobResult:
     if isinstance(_WORKER, BaseException):
         return JobResult(job, "failed", error=f"worker could not start: {_WORKER}")
-    return transcribe_job(_WORKER, job, fmt)
+    return transcribe_job(_WORKER, job, fmt, verbose)
+
+
+def _remove_partial_outputs(jobs: Iterable[Job]) -> None:
+    """After an interrupt: delete temporary files a killed worker may have left."""
+    from transcribe_cli.fileio import temp_files_for
+
+    for job in jobs:
+        for tmp in temp_files_for(job.target):
+            tmp.unlink(missing_ok=True)
 
 
 def run_jobs(
@@ -187,8 +159,10 @@ def run_jobs(
     skip_existing: bool = False,
     on_result: Callable[[JobResult], None] = lambda result: None,
     transcriber: Any = None,
+    verbose: bool = False,
 ) -> list[JobResult]:
-    """Run ``jobs``; ``on_result`` is called in the main process as each one finishes."""
+    """Run ``jobs``; ``on_result`` is called in the main process as each one finishes.
+    An interrupt (Ctrl-C, SIGTERM) stops the workers, removes partial outputs and propagates."""
     results: list[JobResult] = []
 
     def done(result: JobResult) -> None:
@@ -204,16 +178,21 @@ def run_jobs(
     if not todo:
         return results
     workers = max(1, min(workers, len(todo)))
-    if workers == 1:
-        transcriber = transcriber or config.build()
-        for job in todo:
-            done(transcribe_job(transcriber, job, fmt))
-        return results
+    try:
+        if workers == 1:
+            transcriber = transcriber or config.build()
+            for job in todo:
+                done(transcribe_job(transcriber, job, fmt, verbose))
+            return results
 
-    config = TranscriberConfig(**{**asdict(config), "threads": config.threads or threads_per_worker(workers)})
-    run_in_processes(
-        todo, partial(_work, fmt=fmt), workers=workers, initializer=_init_worker, initargs=(config,),
-        on_result=done,
-        crashed=lambda job, exc: JobResult(job, "failed", error=f"worker crashed: {type(exc).__name__}: {exc}"),
-    )
+        config = TranscriberConfig(**{**asdict(config), "threads": config.threads or threads_per_worker(workers)})
+        run_in_processes(
+            todo, partial(_work, fmt=fmt, verbose=verbose), workers=workers, initializer=_init_worker,
+            initargs=(config,), on_result=done,
+            crashed=lambda job, exc: JobResult(job, "failed", error=f"worker crashed: {type(exc).__name__}: {exc}"),
+        )
+    except KeyboardInterrupt:
+        finished = {result.job for result in results}
+        _remove_partial_outputs(job for job in todo if job not in finished)
+        raise
     return results

@@ -51,3 +51,7 @@ class PluginError(TranscribeError):
 
 class OutputError(TranscribeError):
     """An output path cannot be written."""
+
+
+class ExecutorError(TranscribeError):
+    """A batch executor (``--executor ray``) is not installed, cannot connect, or failed."""

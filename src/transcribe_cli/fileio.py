@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
 import secrets
 import stat
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from .errors import OutputError
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "find_files", "temp_files_for"]
 
 # Errors raised *inside* the block that mean "the disk refused the data"; they are
 # reported as OutputError. Every other exception from the block propagates unchanged.
@@ -171,11 +172,49 @@ def _remove_quietly(path: Path) -> None:
         os.unlink(path)
 
 
+def temp_files_for(path: str | os.PathLike[str]) -> list[Path]:
+    """Temporary files :func:`atomic_write` may have left for ``path`` (only if the process
+    was killed outright; every other way out of the block removes its own)."""
+    target = Path(path)
+    return sorted(target.parent.glob(f".{glob.escape(target.name)}.*.tmp"))
+
+
+def temp_files_among(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """:func:`temp_files_for` of many outputs, listing each folder once (not once per file)."""
+    wanted: dict[Path, set[str]] = {}
+    for path in paths:
+        target = Path(path)
+        wanted.setdefault(target.parent, set()).add(target.name)
+    found = []
+    for folder, names in wanted.items():
+        try:
+            entries = [entry.name for entry in os.scandir(folder)]
+        except OSError:
+            continue
+        for name in entries:  # .{target name}.{random hex}.tmp, as atomic_write names them
+            if name.startswith(".") and name.endswith(".tmp"):
+                stem, _, _token = name[1:-len(".tmp")].rpartition(".")
+                if stem in names:
+                    found.append(folder / name)
+    return sorted(found)
+
+
 def find_files(root: str | os.PathLike[str], suffixes: Collection[str]) -> list[Path]:
     """Files below ``root`` whose lower-cased suffix is in ``suffixes`` (recursive, sorted,
-    hidden files and folders skipped)."""
+    hidden files and folders skipped). Symlinked folders are followed like symlinked files,
+    each real folder at most once, so a link loop ends the walk instead of recursing."""
     found = []
-    for folder, dirs, files in os.walk(root):
+    seen: set[tuple[int, int]] = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        try:
+            st = os.stat(folder)
+        except OSError:
+            dirs[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:  # reached again through a link
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if not name.startswith(".") and Path(name).suffix.lower() in suffixes:

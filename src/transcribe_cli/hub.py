@@ -446,6 +446,10 @@ def resolve_weights(
     if weights is not None:
         return explicit_path(weights)
     source: WeightsSource = spec.weights
+    if source.peer:  # a peer's own wheel (transcribe_cli.peers)
+        from transcribe_cli.peers import weights_file
+
+        return weights_file(source, name=spec.name, offline=offline, progress=progress)
     if source.bundled:
         try:
             return bundled_path(source.bundled)
@@ -461,7 +465,7 @@ def resolve_weights(
 class WeightsStatus:
     """What ``transcribe models`` shows about a model's weights (no network)."""
 
-    source: str  # "none", "bundled" or "hub"
+    source: str  # "none", "bundled", "hub" or "peer"
     description: str
     available_offline: bool
     path: Path | None = None
@@ -472,6 +476,14 @@ def weights_status(spec: ModelSpec) -> WeightsStatus:
     """Whether ``spec``'s weights are on this machine, where and how big (no network, no hashing)."""
     source = spec.weights
     description = source.describe()
+    if source.peer:
+        from transcribe_cli.peers import local_root
+
+        root = local_root(source.peer)
+        path = root / source.filename if root is not None and source.filename else None
+        if path is None or not path.is_file():
+            return WeightsStatus("peer", description, False)
+        return WeightsStatus("peer", description, True, path, path.stat().st_size)
     if source.bundled:
         try:
             path = bundled_path(source.bundled)

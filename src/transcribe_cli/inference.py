@@ -21,14 +21,29 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 
 from transcribe_cli.errors import TranscribeError
-from transcribe_cli.notes import Note
-from transcribe_cli.options import parse_options
+from transcribe_cli.notes import Note, Pedal, Transcription
+from transcribe_cli.options import effective_options
 from transcribe_cli.registry import Registry, get_registry
-from transcribe_cli.specs import DecoderSpec, FrontendSpec, ModelSpec
+from transcribe_cli.specs import PEDAL_ACTIVATION, DecoderSpec, FrontendSpec, ModelSpec
 
 DEFAULT_WINDOW_SECONDS = 20.0
+#: ``--pedal``: sustain pedal as CC64 events, notes extended over it, or neither
+PEDAL_MODES = ("cc", "extend", "none")
 PEAK_LEVEL = 0.9
 SILENCE_PEAK = 1e-6
+
+
+def extend_over_pedal(notes: list[Note], pedals: list[Pedal]) -> list[Note]:
+    """Key-release ``notes`` extended over the sustain ``pedals`` (the MAESTRO convention,
+    :func:`transcribe_cli.midi.apply_sustain_pedal`)."""
+    from transcribe_cli.midi import apply_sustain_pedal
+    from transcribe_cli.notes import sort_notes
+
+    if not pedals:
+        return list(notes)
+    events = [(p.onset, 127) for p in pedals] + [(p.offset, 0) for p in pedals]
+    raw = [(n.onset, n.offset, n.pitch, n.velocity) for n in notes]
+    return sort_notes(Note(a, b, p, v) for a, b, p, v in apply_sustain_pedal(raw, sorted(events)))
 
 
 def select_device(name: str = "auto"):
@@ -45,23 +60,79 @@ def select_device(name: str = "auto"):
     return torch.device(name)
 
 
-def normalization_scale(peak: float, mode: str | None) -> float:
-    """The factor a model's input normalisation applies to a recording whose peak is ``peak``
-    (training reads it from a stored peak, inference from the audio)."""
+#: ``"loudness"`` normalisation: the level is the LOUDNESS_PERCENTILE-th percentile of the RMS
+#: of LOUDNESS_BLOCK_SECONDS blocks (DC removed), scaled to LOUDNESS_TARGET RMS (-20 dBFS); a
+#: level below SILENCE_LEVEL (-70 dBFS) is silence and is not amplified; the gain never
+#: exceeds MAX_LOUDNESS_GAIN (+40 dB)
+LOUDNESS_BLOCK_SECONDS = 0.4
+LOUDNESS_PERCENTILE = 90.0
+LOUDNESS_TARGET = 0.1
+SILENCE_LEVEL = 10 ** (-70 / 20)
+MAX_LOUDNESS_GAIN = 100.0
+NORMALIZATIONS = ("peak", "loudness")
+
+
+@dataclass(frozen=True)
+class AudioLevel:
+    """What input normalisation needs to know of a whole recording: its peak, its DC
+    offset (mean) and its loudness (see :data:`LOUDNESS_PERCENTILE`)."""
+
+    peak: float
+    mean: float = 0.0
+    loudness: float = 0.0
+
+
+def measure_level(audio: np.ndarray, sample_rate: int) -> AudioLevel:
+    """The :class:`AudioLevel` of a recording (one pass, no copy of the whole file beyond
+    one float64 block view)."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.size == 0:
+        return AudioLevel(0.0, 0.0, 0.0)
+    peak = float(np.max(np.abs(audio)))
+    mean = float(np.mean(audio, dtype=np.float64))
+    block = max(int(round(LOUDNESS_BLOCK_SECONDS * sample_rate)), 1)
+    n_blocks = max(audio.size // block, 1)
+    blocks = audio[: n_blocks * block].reshape(n_blocks, -1) if audio.size >= block else audio[None, :]
+    centred = blocks - np.float32(mean)
+    rms = np.sqrt(np.mean(np.square(centred, dtype=np.float32), axis=1, dtype=np.float64))
+    return AudioLevel(peak, mean, float(np.percentile(rms, LOUDNESS_PERCENTILE)))
+
+
+def normalization_transform(level: AudioLevel | float, mode: str | None) -> tuple[float, float]:
+    """``(offset, scale)`` of a model's input normalisation for a recording of ``level``
+    (a bare float is a peak): the model sees ``(audio - offset) * scale``. Training reads the
+    level from its audio store, inference measures it on the audio."""
+    if not isinstance(level, AudioLevel):
+        level = AudioLevel(float(level))
     if mode is None:
-        return 1.0
+        return 0.0, 1.0
     if mode == "peak":
-        return 1.0 if peak < SILENCE_PEAK else PEAK_LEVEL / peak  # silence stays silence
-    raise TranscribeError(f"unknown audio normalisation {mode!r}")
+        return 0.0, (1.0 if level.peak < SILENCE_PEAK else PEAK_LEVEL / level.peak)  # silence stays silence
+    if mode == "loudness":
+        if level.loudness < SILENCE_LEVEL:
+            return level.mean, 1.0  # near-silence (dither, noise floor) is not amplified into music
+        return level.mean, min(LOUDNESS_TARGET / level.loudness, MAX_LOUDNESS_GAIN)
+    raise TranscribeError(f"unknown audio normalisation {mode!r}", f"use one of {', '.join(NORMALIZATIONS)}")
 
 
-def normalize_audio(audio: np.ndarray, mode: str | None) -> np.ndarray:
+def normalization_scale(level: AudioLevel | float, mode: str | None) -> float:
+    """The factor of :func:`normalization_transform`."""
+    return normalization_transform(level, mode)[1]
+
+
+def apply_normalization(audio: np.ndarray, offset: float, scale: float) -> np.ndarray:
+    """``(audio - offset) * scale`` as float32 (``audio`` itself when that is the identity)."""
+    if offset == 0.0 and scale == 1.0:
+        return audio
+    return ((audio - np.float32(offset)) * np.float32(scale)).astype(np.float32, copy=False)
+
+
+def normalize_audio(audio: np.ndarray, mode: str | None, sample_rate: int = 16000) -> np.ndarray:
     """Apply a model's input normalisation to the whole recording."""
     if mode is None:
         return audio
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    scale = normalization_scale(peak, mode)
-    return audio if scale == 1.0 else (audio * scale).astype(np.float32, copy=False)
+    offset, scale = normalization_transform(measure_level(audio, sample_rate), mode)
+    return apply_normalization(audio, offset, scale)
 
 
 @dataclass(frozen=True)
@@ -179,12 +250,8 @@ class Transcriber:
                 f"which model {self.model_spec.name!r} does not produce",
                 f"use its default decoder {self.model_spec.decoder!r}",
             )
-        model_options, decoder_options = parse_options(
-            options, self.model_spec.options, self.decoder_spec.options
-        )
-        tuned = self.model_spec.decoder_options if self.decoder_spec.name == self.model_spec.decoder else {}
-        self.decoder_options = {**self.decoder_spec.options, **tuned, **decoder_options}
-        self.model_options = {**self.model_spec.options, **model_options}
+        # defaults < the model's tuned decoder options < -O pairs; types and ranges checked here
+        self.model_options, self.decoder_options = effective_options(self.model_spec, self.decoder_spec, options)
         self.weights_path = resolve_model_weights(choice, weights)
 
         self.device = select_device(device)
@@ -200,7 +267,19 @@ class Transcriber:
         return self.frontend_spec.sample_rate
 
     def activations(self, audio: np.ndarray) -> dict[str, np.ndarray]:
-        audio = normalize_audio(np.asarray(audio, dtype=np.float32), self.model_spec.audio_normalization)
+        if self.model_spec.windowing == "model":
+            # a peer model (plugins/) takes the recording as loaded and windows it its own way,
+            # so its results equal the peer's; no conditioning or normalisation of ours applies
+            return self.model.activations(np.asarray(audio, dtype=np.float32))
+        from transcribe_cli.conditioning import condition
+
+        # DC removal and the silence/noise gate apply before every model's own normalisation
+        audio, verdict = condition(audio, self.sample_rate)
+        if verdict.blank:  # silence or noise: no notes, and no model run
+            n_frames = audio.shape[0] // self.frontend_spec.hop_length + 1
+            return {key: np.zeros((n_frames, 1 if key == PEDAL_ACTIVATION else 88), dtype=np.float32)
+                    for key in self.model_spec.outputs}
+        audio = normalize_audio(audio, self.model_spec.audio_normalization, self.sample_rate)
         return compute_activations(
             audio,
             self.frontend,
@@ -215,7 +294,29 @@ class Transcriber:
         return self.decode_fn(dict(activations), self.frontend_spec.frame_rate, **self.decoder_options)
 
     def transcribe_audio(self, audio: np.ndarray) -> list[Note]:
+        """The notes of ``audio`` (key-release ends; see :meth:`transcribe` for the pedal)."""
         return self.decode(self.activations(audio))
+
+    def decode_pedals(self, activations: Mapping[str, np.ndarray]) -> list[Pedal]:
+        """Sustain-pedal intervals from the ``pedal`` activation (none without one)."""
+        from transcribe_cli.decoders.pedal import decode_pedal
+
+        if PEDAL_ACTIVATION not in activations:
+            return []
+        return decode_pedal(activations[PEDAL_ACTIVATION], self.frontend_spec.frame_rate)
+
+    def transcribe(self, audio: np.ndarray, pedal: str = "cc") -> Transcription:
+        """Notes and sustain pedal of ``audio``. ``pedal``: ``"cc"`` keeps key-release notes and
+        the pedal intervals (written as CC64), ``"extend"`` extends the notes over the pedal
+        (the MAESTRO convention) and drops the intervals, ``"none"`` drops the intervals."""
+        if pedal not in PEDAL_MODES:
+            raise TranscribeError(f"unknown pedal mode {pedal!r}", f"use one of {', '.join(PEDAL_MODES)}")
+        activations = self.activations(audio)
+        notes = self.decode(activations)
+        pedals = self.decode_pedals(activations) if pedal != "none" else []
+        if pedal == "extend":
+            return Transcription(extend_over_pedal(notes, pedals), [], extended=True)
+        return Transcription(notes, pedals)
 
     def transcribe_file(self, path: str | Path) -> list[Note]:
         from transcribe_cli.audio import load_audio

@@ -9,6 +9,21 @@ outside ``[lowest, lowest + n_keys)`` and frames outside ``[0, n_frames)`` are d
 
 Used for training targets and for frame-level evaluation, so the rounding rule here is
 the one the decoders invert (a note at frame ``f`` ↔ time ``f / frame_rate``).
+
+This module is the one encode/decode pair of the project:
+
+* **onset**: the onset target sits on frame ``start``; a decoder's onset peak at frame ``f``
+  is the onset time ``f / frame_rate``;
+* **offset**: the offset target sits on frame ``end``, the first frame the note no longer
+  sounds (exclusive end), so a decoder's offset peak at ``f`` is the offset time
+  ``f / frame_rate`` — the same frame the frame roll's run ends at;
+* **velocity**: :func:`velocity_to_target` (``v / 127``) and its inverse
+  :func:`target_to_velocity` (``round(127 x)`` clipped to 1..127), used by every decoder;
+* **pedal**: :func:`pedal_roll` marks the frames ``[round(on·fr), round(off·fr))`` of
+  each sustain-pedal interval, the same rule as a note's frames.
+
+A round-trip test (``tests/test_label_roundtrip.py``) checks notes → targets → decoder →
+the same notes.
 """
 
 from __future__ import annotations
@@ -17,7 +32,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .notes import PIANO_KEYS, PIANO_LOWEST, Note
+from .notes import PIANO_KEYS, PIANO_LOWEST, Note, Pedal
+
+
+def velocity_to_target(velocity: np.ndarray | int) -> np.ndarray:
+    """MIDI velocity 1..127 → training target in (0, 1]: ``v / 127``."""
+    return np.asarray(velocity, dtype=np.float32) / np.float32(127.0)
+
+
+def target_to_velocity(values: np.ndarray | float) -> np.ndarray:
+    """A velocity activation in [0, 1] → MIDI velocity ``round(127 x)`` in 1..127
+    (the inverse of :func:`velocity_to_target`)."""
+    midi = np.rint(127.0 * np.asarray(values, dtype=np.float64))
+    return np.clip(midi, 1, 127).astype(np.int64)
 
 
 def note_frames(
@@ -100,10 +127,11 @@ def notes_to_offsets(
     lowest: int = PIANO_LOWEST,
     n_keys: int = PIANO_KEYS,
 ) -> np.ndarray:
-    """Boolean offset roll ``[n_frames, n_keys]``: True on each note's last sounding frame."""
+    """Boolean offset roll ``[n_frames, n_keys]``: True on each note's end frame (the first
+    frame it no longer sounds; see the module doc)."""
     _, end, key, _ = note_frames(notes, frame_rate, lowest=lowest, n_keys=n_keys)
     out = np.zeros((n_frames, n_keys), dtype=bool)
-    f = end - 1
+    f = end
     inside = (f >= 0) & (f < n_frames)
     out[f[inside], key[inside]] = True
     return out
@@ -118,8 +146,22 @@ def notes_to_velocity(
     n_keys: int = PIANO_KEYS,
     width: int = 1,
 ) -> np.ndarray:
-    """Float roll ``[n_frames, n_keys]``: velocity / 127 on each note's onset frames, else 0
+    """Float roll ``[n_frames, n_keys]``: :func:`velocity_to_target` on each note's onset frames, else 0
     (the loudest note wins where two onsets share a frame)."""
     start, end, key, velocity = note_frames(notes, frame_rate, lowest=lowest, n_keys=n_keys)
-    values = velocity.astype(np.float32) / 127.0
+    values = velocity_to_target(velocity)
     return _scatter_onsets(start, end, key, values, n_frames, n_keys, width)
+
+
+def pedal_roll(pedals: Sequence[Pedal], frame_rate: float, n_frames: int) -> np.ndarray:
+    """Float roll ``[n_frames, 1]``: 1 on the frames where the sustain pedal is down
+    (``[round(onset·fr), round(offset·fr))``, at least one frame each), else 0."""
+    out = np.zeros((n_frames + 1,), dtype=np.int32)
+    for pedal in pedals:
+        start = int(np.rint(pedal.onset * frame_rate))
+        end = max(int(np.rint(pedal.offset * frame_rate)), start + 1)
+        start, end = min(max(start, 0), n_frames), min(max(end, 0), n_frames)
+        if end > start:
+            out[start] += 1
+            out[end] -= 1
+    return (np.cumsum(out)[:n_frames] > 0).astype(np.float32)[:, None]

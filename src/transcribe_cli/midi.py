@@ -1,8 +1,11 @@
 """Standard MIDI files in and out.
 
-Writing (:func:`write_midi`): a type-1 file with a tempo track (one ``set_tempo``, 4/4)
-and one piano track (``program``, default 0 = Acoustic Grand Piano) on channel 0. Times are
-converted to ticks with that single tempo, so a note's timing error is at most half a tick
+Writing (:func:`write_midi`): a type-1 file with a tempo track (one ``set_tempo``, 4/4 —
+or, given a :class:`~transcribe_cli.tempo.TempoMap`, a tempo per beat and its time
+signature, so bar lines fall where the music has them) and one piano track (``program``,
+default 0 = Acoustic Grand Piano) on channel 0, or one track per part (the hands) on
+channels 0, 1, …; sustain-pedal intervals are written as CC64 127/0 on each track. Times are
+converted to ticks with the tempo in force, so a note's timing error is at most half a tick
 (``60 / (tempo * resolution) / 2`` s: 0.52 ms at the defaults 120 BPM, 480 ticks per
 beat). What MIDI cannot express is made explicit rather than left to chance:
 
@@ -36,14 +39,17 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import MidiError
 from .fileio import atomic_write
-from .notes import Note, sort_notes
+from .notes import Note, Pedal, sort_notes
+
+if TYPE_CHECKING:
+    from .tempo import TempoMap
 
 __all__ = ["DEFAULT_RESOLUTION", "SUSTAIN_CC", "apply_sustain_pedal", "read_midi", "write_midi"]
 
@@ -58,19 +64,25 @@ _SUSTAIN_ON, _SUSTAIN_OFF, _NOTE_ON, _NOTE_OFF = 0, 1, 2, 3
 
 
 def write_midi(
-    notes: Iterable[Note],
+    notes: Iterable[Note] | Mapping[str, Iterable[Note]],
     path: str | os.PathLike[str],
     *,
     tempo: float = 120.0,
     program: int = 0,
     name: str = "Piano",
     resolution: int = DEFAULT_RESOLUTION,
+    pedals: Iterable[Pedal] = (),
+    tempo_map: TempoMap | None = None,
 ) -> None:
-    """Write ``notes`` to ``path`` as a one-track MIDI file, atomically.
+    """Write ``notes`` to ``path`` as a MIDI file, atomically.
 
-    ``tempo`` (BPM) is stored as the file's initial tempo; note times in seconds are
-    independent of it (only the tick grid changes). An empty ``notes`` gives a valid file
-    with no notes.
+    ``notes`` is one track (named ``name``), or a mapping of track name → notes for one
+    track each (e.g. the two hands), on MIDI channels 0, 1, … with the same ``program``.
+    ``pedals`` become sustain-pedal CC64 events (127 down, 0 up) on every track's channel;
+    pedals that touch or overlap are merged. ``tempo`` (BPM) is the file's single tempo,
+    or ``tempo_map`` (:class:`transcribe_cli.tempo.TempoMap`) gives a tempo per beat and
+    its time signature so bars line up; either way note times in seconds are kept to half
+    a tick. An empty ``notes`` gives a valid file with no notes.
     """
     import mido
 
@@ -80,42 +92,76 @@ def write_midi(
         raise ValueError(f"program must be 0..127, not {program!r}")
     if resolution <= 0:
         raise ValueError(f"resolution must be positive, not {resolution!r}")
+    parts = dict(notes) if isinstance(notes, Mapping) else {name: notes}
+    if not 1 <= len(parts) <= 15:
+        raise ValueError(f"write_midi writes 1..15 tracks, not {len(parts)}")
 
-    microseconds_per_beat = round(60_000_000 / tempo)
-    ticks_per_second = resolution * 1_000_000 / microseconds_per_beat
-    tick_notes = _to_ticks(notes, ticks_per_second)
+    if tempo_map is not None:
+        grid = tempo_map.tick_grid(resolution)
+        to_tick = grid.to_ticks
+        conductor = [
+            mido.MetaMessage("time_signature", numerator=tempo_map.beats_per_bar, denominator=4, time=0)
+        ]
+        now = 0
+        for tick, microseconds in zip(grid.ticks, grid.tempos, strict=True):
+            conductor.append(mido.MetaMessage("set_tempo", tempo=microseconds, time=tick - now))
+            now = tick
+    else:
+        microseconds_per_beat = round(60_000_000 / tempo)
+        ticks_per_second = resolution * 1_000_000 / microseconds_per_beat
 
+        def to_tick(seconds: float) -> int:
+            return max(0, round(seconds * ticks_per_second))
+
+        conductor = [
+            mido.MetaMessage("set_tempo", tempo=microseconds_per_beat, time=0),
+            mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0),
+        ]
     midi = mido.MidiFile(type=1, ticks_per_beat=resolution)
-    midi.tracks.append(
-        mido.MidiTrack(
+    midi.tracks.append(mido.MidiTrack([*conductor, mido.MetaMessage("end_of_track", time=0)]))
+
+    pedal_ticks = _pedal_ticks(pedals, to_tick)
+    for channel, (track_name, part_notes) in enumerate(parts.items()):
+        channel = channel if channel < 9 else channel + 1  # skip the percussion channel
+        events: list[tuple[int, int, int, Any]] = []  # (tick, order, pitch, message)
+        for down, up in pedal_ticks:
+            events.append((down, -1, 0, mido.Message("control_change", control=SUSTAIN_CC, value=127, channel=channel)))
+            events.append((up, -1, 0, mido.Message("control_change", control=SUSTAIN_CC, value=0, channel=channel)))
+        for n in _to_ticks(part_notes, to_tick):
+            events.append((n.start, 1, n.pitch, mido.Message("note_on", note=n.pitch, velocity=n.velocity, channel=channel)))
+            # note-offs sort before note-ons at the same tick, so a re-struck key works
+            events.append((n.end, 0, n.pitch, mido.Message("note_off", note=n.pitch, velocity=0, channel=channel)))
+        events.sort(key=lambda e: e[:3])
+        track = mido.MidiTrack(
             [
-                mido.MetaMessage("set_tempo", tempo=microseconds_per_beat, time=0),
-                mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0),
-                mido.MetaMessage("end_of_track", time=0),
+                mido.MetaMessage("track_name", name=track_name, time=0),
+                mido.Message("program_change", program=program, channel=channel, time=0),
             ]
         )
-    )
-    events: list[tuple[int, int, int, Any]] = []  # (tick, order, pitch, message)
-    for n in tick_notes:
-        events.append((n.start, 1, n.pitch, mido.Message("note_on", note=n.pitch, velocity=n.velocity, channel=0)))
-        # note-offs sort before note-ons at the same tick, so a re-struck key works
-        events.append((n.end, 0, n.pitch, mido.Message("note_off", note=n.pitch, velocity=0, channel=0)))
-    events.sort(key=lambda e: e[:3])
-    track = mido.MidiTrack(
-        [
-            mido.MetaMessage("track_name", name=name, time=0),
-            mido.Message("program_change", program=program, channel=0, time=0),
-        ]
-    )
-    now = 0
-    for tick, _, _, message in events:
-        track.append(message.copy(time=tick - now))
-        now = tick
-    track.append(mido.MetaMessage("end_of_track", time=0))
-    midi.tracks.append(track)
+        now = 0
+        for tick, _, _, message in events:
+            track.append(message.copy(time=tick - now))
+            now = tick
+        track.append(mido.MetaMessage("end_of_track", time=0))
+        midi.tracks.append(track)
 
     with atomic_write(path, "wb") as handle:
         midi.save(file=handle)
+
+
+def _pedal_ticks(pedals: Iterable[Pedal], to_tick: Callable[[float], int]) -> list[tuple[int, int]]:
+    """(down, up) ticks of ``pedals``, merged where they touch or overlap."""
+    spans: list[list[int]] = []
+    for pedal in sorted(pedals, key=lambda p: (p.onset, p.offset)):
+        if not (_finite(pedal.onset) and _finite(pedal.offset)):
+            raise ValueError(f"cannot write a pedal with non-finite time to MIDI: {pedal}")
+        down = to_tick(pedal.onset)
+        up = max(down + 1, to_tick(pedal.offset))
+        if spans and down <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], up)
+        else:
+            spans.append([down, up])
+    return [(down, up) for down, up in spans]
 
 
 @dataclass
@@ -126,14 +172,14 @@ class _TickNote:
     velocity: int
 
 
-def _to_ticks(notes: Iterable[Note], ticks_per_second: float) -> list[_TickNote]:
+def _to_ticks(notes: Iterable[Note], to_tick: Callable[[float], int]) -> list[_TickNote]:
     """Quantise to ticks and resolve what MIDI cannot express (see module docstring)."""
     by_pitch: dict[int, list[_TickNote]] = {}
     for note in notes:
         if not (_finite(note.onset) and _finite(note.offset)):
             raise ValueError(f"cannot write a note with non-finite time to MIDI: {note}")
-        start = max(0, round(note.onset * ticks_per_second))
-        end = max(start + 1, round(note.offset * ticks_per_second))
+        start = to_tick(note.onset)
+        end = max(start + 1, to_tick(note.offset))
         by_pitch.setdefault(note.pitch, []).append(_TickNote(start, end, note.pitch, max(1, note.velocity)))
 
     result: list[_TickNote] = []
@@ -160,11 +206,8 @@ def _finite(x: float) -> bool:
 # --------------------------------------------------------------------------- reading
 
 
-def read_midi(path: str | os.PathLike[str], *, sustain_pedal: bool = True, include_drums: bool = False) -> list[Note]:
-    """Notes of every (non-drum, unless ``include_drums``) instrument in ``path``, sorted
-    by onset then pitch, with offsets extended over the sustain pedal if
-    ``sustain_pedal``. Raises :class:`~transcribe_cli.errors.MidiError` for a missing or
-    unreadable file."""
+def _parse_midi(path: str | os.PathLike[str]):
+    """``pretty_midi.PrettyMIDI`` of ``path``, or a one-line :class:`MidiError`."""
     file = Path(path)
     if not file.exists():
         raise MidiError(f"MIDI file not found: {file}", "check the path and spelling")
@@ -188,6 +231,43 @@ def read_midi(path: str | os.PathLike[str], *, sustain_pedal: bool = True, inclu
             "re-export it as a Standard MIDI File (.mid)",
         ) from None
 
+    return pm
+
+
+def read_pedals(path: str | os.PathLike[str], *, threshold: int = 64) -> list[Pedal]:
+    """Sustain-pedal intervals (CC64 ``>= threshold`` = down) of ``path``'s non-drum
+    instruments, merged across instruments and sorted; a pedal still down at the end of
+    the file is lifted at its last event."""
+    pm = _parse_midi(path)
+    end = float(pm.get_end_time())
+    intervals: list[tuple[float, float]] = []
+    for instrument in pm.instruments:
+        if instrument.is_drum:
+            continue
+        down: float | None = None
+        for cc in sorted((c for c in instrument.control_changes if c.number == SUSTAIN_CC), key=lambda c: c.time):
+            if cc.value >= threshold and down is None:
+                down = float(cc.time)
+            elif cc.value < threshold and down is not None:
+                intervals.append((down, float(cc.time)))
+                down = None
+        if down is not None:
+            intervals.append((down, max(end, down)))
+    merged: list[list[float]] = []
+    for on, off in sorted(intervals):
+        if merged and on <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], off)
+        else:
+            merged.append([on, off])
+    return [Pedal(on, off) for on, off in merged if off > on]
+
+
+def read_midi(path: str | os.PathLike[str], *, sustain_pedal: bool = True, include_drums: bool = False) -> list[Note]:
+    """Notes of every (non-drum, unless ``include_drums``) instrument in ``path``, sorted
+    by onset then pitch, with offsets extended over the sustain pedal if
+    ``sustain_pedal``. Raises :class:`~transcribe_cli.errors.MidiError` for a missing or
+    unreadable file."""
+    pm = _parse_midi(path)
     notes: list[Note] = []
     for instrument in pm.instruments:
         if instrument.is_drum and not include_drums:

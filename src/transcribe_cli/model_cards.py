@@ -205,7 +205,13 @@ def _check_weights(weights: Any, spec: ModelSpec, check_files: bool) -> Iterable
     if size is not None and not (isinstance(size, int) and size > 0):
         yield "weights.size: must be the file size in bytes"
         size = None
-    if source.bundled:
+    if source.peer:
+        for key, registered in (("peer", source.peer), ("filename", source.filename)):
+            if weights.get(key) != registered:
+                yield f"weights.{key}: {weights.get(key)!r} differs from the registered {registered!r}"
+        if not source.sha256:
+            yield "the registered spec has no sha256: the peer's wheel cannot be verified"
+    elif source.bundled:
         if weights.get("bundled") != source.bundled:
             yield f"weights.bundled: {weights.get('bundled')!r} differs from the registered {source.bundled!r}"
         elif check_files:

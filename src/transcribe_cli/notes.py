@@ -7,7 +7,7 @@ at the mir_eval boundary (:mod:`transcribe_cli.evaluation`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 PIANO_LOWEST = 21  # A0
@@ -37,3 +37,29 @@ class Note:
 def sort_notes(notes: Iterable[Note]) -> list[Note]:
     """Notes ordered by onset, then pitch (the order every writer uses)."""
     return sorted(notes, key=lambda n: (n.onset, n.pitch, n.offset, n.velocity))
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Pedal:
+    """The sustain pedal (MIDI CC64) held down from ``onset`` to ``offset`` seconds."""
+
+    onset: float
+    offset: float
+
+    def __post_init__(self) -> None:
+        if not self.offset > self.onset:
+            raise ValueError(f"pedal offset {self.offset} must be after onset {self.onset}")
+
+
+@dataclass(frozen=True)
+class Transcription:
+    """What a transcription produces: key-press notes and sustain-pedal intervals.
+
+    ``notes`` end where the key is released unless ``extended`` is true (then each note
+    was already extended over the pedal, the MAESTRO scoring convention, and ``pedals``
+    is what writers put into a MIDI file as CC64, usually empty for extended notes).
+    """
+
+    notes: list[Note]
+    pedals: list[Pedal] = field(default_factory=list)
+    extended: bool = False

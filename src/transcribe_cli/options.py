@@ -4,6 +4,12 @@ A value is converted to the type of the option's default (bool, int, float or st
 plugins declare types simply by giving typed defaults. A key may be prefixed with
 ``model.`` or ``decoder.``; unprefixed keys go to the decoder if it has that option,
 else to the model.
+
+:func:`effective_options` is the one place that says what a model/decoder pair runs with:
+the decoder's defaults, overridden by the model's tuned ``decoder_options`` (when the decoder
+is the model's own), overridden by the user's ``key=value`` pairs — validated against the
+decoder's option table (types and ranges) before any weights or audio are read. Error hints
+and ``transcribe models info`` show these effective values, not the bare decoder defaults.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ def split_pair(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise OptionError(f"bad option {text!r}", "write options as key=value, e.g. threshold=0.4")
+        raise OptionError(f"bad option {text!r}", "write options as key=value, e.g. onset_threshold=0.6")
     return key, value.strip()
 
 
@@ -77,3 +83,24 @@ def _unknown(key: str, model_options: Mapping[str, Any], decoder_options: Mappin
         f"model.{k}" for k in sorted(model_options)
     ]
     return OptionError(f"unknown option {key!r}", f"accepted: {', '.join(accepted) or 'none'}")
+
+
+def effective_options(
+    model_spec: Any, decoder_spec: Any, pairs: Iterable[str] = ()
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(model options, decoder options) a pipeline of ``model_spec`` and ``decoder_spec`` runs
+    with, given the user's ``key=value`` ``pairs`` (see the module docstring)."""
+    tuned = dict(model_spec.decoder_options) if decoder_spec.name == model_spec.decoder else {}
+    decoder_defaults = {**decoder_spec.options, **{k: v for k, v in tuned.items() if k in decoder_spec.options}}
+    model_given, decoder_given = parse_options(pairs, model_spec.options, decoder_defaults)
+    decoder_options = {**decoder_spec.options, **tuned, **decoder_given}
+    if decoder_spec.option_table:
+        import dataclasses
+
+        from transcribe_cli.decoders.common import resolve_options
+
+        table = decoder_spec.option_table
+        tuned = resolve_options(decoder_spec.name, table, tuned)  # a checkpoint's values are checked too
+        table = {name: dataclasses.replace(option, default=tuned[name]) for name, option in table.items()}
+        decoder_options = resolve_options(decoder_spec.name, table, decoder_given)
+    return {**model_spec.options, **model_given}, decoder_options

@@ -18,6 +18,7 @@ raises :class:`~transcribe_cli.errors.MidiError` naming the file and the offendi
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -29,7 +30,7 @@ from .errors import MidiError, OutputError
 from .fileio import atomic_write
 from .notes import Note, sort_notes
 
-__all__ = ["CSV_HEADER", "FORMATS", "TIME_DECIMALS", "format_for_path", "note_file_format", "read_notes", "write_notes"]
+__all__ = ["CSV_HEADER", "FORMATS", "TIME_DECIMALS", "format_for_path", "note_file_format", "notes_text", "read_notes", "write_notes"]
 
 FORMATS: tuple[str, ...] = ("mid", "csv", "json")
 CSV_HEADER: tuple[str, ...] = ("onset", "offset", "pitch", "velocity")
@@ -79,21 +80,28 @@ def write_notes(
 
         write_midi(notes, path, tempo=tempo)
         return
+    text = notes_text(notes, fmt, metadata=metadata)
+    with atomic_write(path, "w", newline="") as handle:
+        handle.write(text)
+
+
+def notes_text(notes: Iterable[Note], fmt: str, *, metadata: Mapping[str, Any] | None = None) -> str:
+    """The CSV or JSON note list ``write_notes`` writes, as text (e.g. for stdout)."""
     rows = [_rounded(n) for n in sort_notes(notes)]
     if fmt == "csv":
-        with atomic_write(path, "w", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(CSV_HEADER)
-            for onset, offset, pitch, velocity in rows:
-                writer.writerow((_fmt_time(onset), _fmt_time(offset), pitch, velocity))
-        return
+        handle = io.StringIO()
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(CSV_HEADER)
+        for onset, offset, pitch, velocity in rows:
+            writer.writerow((_fmt_time(onset), _fmt_time(offset), pitch, velocity))
+        return handle.getvalue()
+    if fmt != "json":
+        raise OutputError(f"{fmt} is not a text note list format", "use csv or json")
     document: dict[str, Any] = {}
     if metadata is not None:
         document["metadata"] = dict(metadata)
     document["notes"] = [dict(zip(CSV_HEADER, row, strict=True)) for row in rows]
-    text = json.dumps(document, indent=1, default=str, allow_nan=False)
-    with atomic_write(path, "w") as handle:
-        handle.write(text + "\n")
+    return json.dumps(document, indent=1, default=str, allow_nan=False) + "\n"
 
 
 def read_notes(path: str | os.PathLike[str], *, sustain_pedal: bool = True) -> list[Note]:

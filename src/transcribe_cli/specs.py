@@ -10,6 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+#: the per-key activations a model may produce (each ``[T, 88]`` in [0, 1]) — the one list
+#: frontends, models, decoders, training targets and exports share
+NOTE_ACTIVATIONS: tuple[str, ...] = ("onset", "frame", "offset", "velocity")
+#: the sustain-pedal activation (``[T, 1]`` in [0, 1]) of models that predict the pedal
+PEDAL_ACTIVATION = "pedal"
+
 
 @dataclass(frozen=True)
 class FrontendSpec:
@@ -42,12 +48,15 @@ class DecoderSpec:
     requires: tuple[str, ...]
     options: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    # optional: each option's help text and bounds (``transcribe_cli.decoders.Option`` by name),
+    # checked before any audio is read
+    option_table: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class WeightsSource:
     """Where a model's weights live. Exactly one of ``bundled`` (a path inside an installed
-    package, as ``package:relative/path``), ``hub`` (``owner/repo``) applies;
+    package, as ``package:relative/path``), ``hub`` (``owner/repo``), ``peer`` (a peer's wheel) applies;
     ``None`` everywhere means the model needs no weights."""
 
     bundled: str | None = None
@@ -55,8 +64,13 @@ class WeightsSource:
     revision: str | None = None
     filename: str | None = None
     sha256: str | None = None
+    # a peer project's own wheel, ``"distribution==version"``: ``filename`` is the weights file
+    # inside it and ``sha256`` the wheel's; fetched without its dependencies (:mod:`transcribe_cli.peers`)
+    peer: str | None = None
 
     def describe(self) -> str:
+        if self.peer:
+            return f"{self.peer} wheel ({self.filename})"
         if self.bundled:
             return f"bundled ({self.bundled})"
         if self.hub_repo:
@@ -69,7 +83,8 @@ class WeightsSource:
 class ModelSpec:
     """A transcription model. ``factory(weights_path: Path | None, **options)`` returns a
     ``torch.nn.Module`` whose ``forward(features[B, T, bins])`` returns a dict of
-    activations ``[B, T, 88]`` in [0, 1] with keys from {onset, frame, offset, velocity}."""
+    activations ``[B, T, 88]`` in [0, 1] with keys from :data:`NOTE_ACTIVATIONS` (and
+    ``pedal``, ``[B, T, 1]``, for models that predict the sustain pedal)."""
 
     name: str
     factory: Callable[..., Any]
@@ -81,11 +96,16 @@ class ModelSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     decoder_options: Mapping[str, Any] = field(default_factory=dict)
     # activation keys the model produces (decoders declare which ones they need)
-    outputs: tuple[str, ...] = ("onset", "frame", "offset", "velocity")
+    outputs: tuple[str, ...] = NOTE_ACTIVATIONS
     # frames of context the model needs on each side of a window to be exact there
     context_frames: int = 16
     # "peak": the pipeline peak-normalises the whole recording before the frontend
     audio_normalization: str | None = None
+    # "pipeline": the frontend and model run window by window (:mod:`transcribe_cli.inference`);
+    # "model": the model windows the whole recording itself (a peer's own segmenting, kept so the
+    # results equal the peer's): ``model.activations(audio[samples]) -> dict[str, ndarray]`` at the
+    # frontend's sample and frame rate, handed to the decoder as they are
+    windowing: str = "pipeline"
     # Training (``transcribe train``). ``network(**architecture)`` builds a freshly initialised
     # :class:`transcribe_cli.models.neural.TranscriptionNet`; ``None``: not trainable.
     # ``architecture`` holds its options with their defaults (e.g. ``{"preset": "sp"}``); a

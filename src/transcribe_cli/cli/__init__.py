@@ -63,7 +63,10 @@ def _prescan_plugins_dirs(argv: list[str]) -> list[str]:
 
 def build_app(plugins_dirs: list[str] | tuple[str, ...] = ()) -> typer.Typer:
     from transcribe_cli.cli import models, plugins, transcribe
+    from transcribe_cli.cli.help_layout import keep_option_names_whole
     from transcribe_cli.plugins import _one_line
+
+    keep_option_names_whole()
     from transcribe_cli.registry import get_registry
 
     app = typer.Typer(
@@ -118,9 +121,11 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         error(str(exc))
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        from transcribe_cli.signals import exit_code
+
         error("interrupted")
-        sys.exit(130)
+        sys.exit(exit_code(exc))
     except Exception as exc:  # a bug: one line unless --verbose
         if STATE.verbose:
             traceback.print_exc()

@@ -31,6 +31,11 @@ def fetch_target(target: str, registry, *, force: bool, progress: bool) -> str:
         return f"{ref.uri}: {_describe(choice.checkpoint)} (model {choice.spec.name!r})"
     spec = registry.model(target)
     source = spec.weights
+    if source.peer:
+        from transcribe_cli.peers import weights_file
+
+        path = weights_file(source, name=spec.name, force=force, progress=progress)
+        return f"{spec.name}: {_describe(path)} (from the {source.peer} wheel)"
     if source.hub_repo:
         path = fetch(HubFile.from_source(source), name=spec.name, force=force, progress=progress)
         return f"{spec.name}: {_describe(path)} (sha256 verified)" if source.sha256 else \
@@ -59,7 +64,8 @@ def download(
     registry = get_registry(STATE.plugins_dirs)
     targets = list(names or [])
     if all_models:
-        targets += [s.name for s in registry.specs("model") if s.weights.hub_repo and s.name not in targets]
+        targets += [s.name for s in registry.specs("model")
+                    if (s.weights.hub_repo or s.weights.peer) and s.name not in targets]
     if not targets:
         if all_models:
             info("no registered model downloads its weights from the Hub")

@@ -78,22 +78,36 @@ def models(
     if as_json:
         print(json.dumps(rows, indent=2))
         return
+    # models nobody has published weights for cannot transcribe anything yet: listed apart
+    untrained = [row for row in rows if row["weights_source"] == "none" and not row["available_offline"]]
+    usable = [row for row in rows if row not in untrained]
+    wide = out.width >= 120
+    columns = ("model", "family", "frontend", "decoder", "weights", "offline", "size", "plugin") if wide else (
+        "model", "decoder", "weights", "offline", "size")
     table = Table(show_edge=False)
-    for column in ("model", "family", "frontend", "decoder", "weights", "offline", "size", "plugin"):
-        table.add_column(column, justify="right" if column == "size" else "left")
-    for row in rows:
+    for column in columns:
+        # names never break; the weights description wraps
+        table.add_column(column, justify="right" if column == "size" else "left",
+                         no_wrap=column != "weights", overflow="fold")
+    for row in usable:
         offline = "[green]yes[/]" if row["available_offline"] else "[yellow]no[/]"
-        table.add_row(row["name"], row["family"] or "-", row["frontend"], row["decoder"], row["weights"],
-                      offline, human_size(row["size_bytes"]), row["plugin"])
+        cells = {"model": row["name"], "family": row["family"] or "-", "frontend": row["frontend"],
+                 "decoder": row["decoder"], "weights": _escape(row["weights"]), "offline": offline,
+                 "size": human_size(row["size_bytes"]), "plugin": row["plugin"]}
+        table.add_row(*(cells[column] for column in columns))
     out.print(table)
+    if untrained:
+        names = ", ".join(row["name"] for row in untrained)
+        out.print(f"\n[dim]No weights published (train one with `transcribe train --model NAME`):[/] {names}",
+                  soft_wrap=False)
 
 
 def _summary(row: dict[str, Any], card: Any):
     from rich.table import Table
 
     table = Table(show_header=False, show_edge=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
+    table.add_column(style="bold", max_width=24, overflow="fold")
+    table.add_column(overflow="fold")
     meta = card.meta if card is not None else {}
     weights = meta.get("weights") if isinstance(meta.get("weights"), dict) else {}
     facts = [
@@ -101,6 +115,8 @@ def _summary(row: dict[str, Any], card: Any):
         ("family", row["family"] or "-"),
         ("frontend", row["frontend"]),
         ("decoder", row["decoder"]),
+        ("decoder options", _pairs(row.get("decoder_options"))),
+        ("model options", _pairs(row.get("model_options"))),
         ("weights", row["weights"]),
         ("sha256", weights.get("sha256")),
         ("size", human_size(row["size_bytes"]) if row["size_bytes"] is not None else None),
@@ -125,6 +141,11 @@ def _summary(row: dict[str, Any], card: Any):
     return table
 
 
+def _pairs(options: dict[str, Any] | None) -> str | None:
+    """``{"a": 1}`` → ``"a=1"`` (what ``-O`` takes), ``None`` when there are none."""
+    return ", ".join(f"{key}={value}" for key, value in options.items()) if options else None
+
+
 def _escape(text: str) -> str:
     from rich.markup import escape
 
@@ -143,9 +164,13 @@ def info(
     from transcribe_cli.model_cards import find_card, needs_card, validate_card
     from transcribe_cli.registry import get_registry
 
+    from transcribe_cli.options import effective_options
+
     registry = get_registry(STATE.plugins_dirs)
     spec = registry.model(name)
     row = model_row(spec, registry)
+    # what `transcribe run --model NAME` runs with: the decoder's defaults after the model's tuning
+    row["model_options"], row["decoder_options"] = effective_options(spec, registry.decoder(spec.decoder))
     card = find_card(spec)
     problems = validate_card(card, spec) if card is not None else []
     if as_json:

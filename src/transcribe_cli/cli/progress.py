@@ -13,10 +13,14 @@ from transcribe_cli.cli.console import err
 
 
 class BatchReporter:
-    """A progress bar over the batch (hidden when quiet or for a single file)."""
+    """A progress bar over the batch (hidden when quiet or for a single file). Each file's
+    error and warnings are printed as it finishes, above the bar; with ``verbose`` also the
+    traceback of a failure and what its decoders printed."""
 
-    def __init__(self, total: int, *, quiet: bool = False):
+    def __init__(self, total: int, *, quiet: bool = False, verbose: bool = False):
         self.total = total
+        self.verbose = verbose
+        self.results: list[Any] = []
         self.progress = Progress(
             TextColumn("[bold]transcribing"),
             BarColumn(),
@@ -38,7 +42,24 @@ class BatchReporter:
         self.progress.__exit__(*exc)
 
     def update(self, result: Any) -> None:
+        from transcribe_cli.cli.console import error, warn
+
+        self.results.append(result)
+        source = str(result.job.source)
+        for message in result.warnings:
+            warn(message if source in message else f"{source}: {message}")
+        if result.status == "failed":
+            if self.verbose and result.detail:
+                err.print(result.detail.rstrip(), markup=False, highlight=False)
+            message = result.error or "failed"
+            error(message if source in message else f"{source}: {message}")
         self.progress.update(self.task, advance=1, current=result.job.source.name)
+
+    def interrupted(self, signal_name: str) -> str:
+        """The one line that reports an interrupted batch."""
+        done = len(self.results)
+        return (f"interrupted by {signal_name}: {done} of {self.total} file{'s' if self.total != 1 else ''} "
+                f"finished, {self.total - done} not transcribed (no partial outputs left)")
 
     @staticmethod
     def summary(results: list[Any], console: Console | None) -> None:

@@ -2,41 +2,51 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from transcribe_cli.cli.console import STATE, error, info, out
+from transcribe_cli.cli.console import STATE, err, error, info, out
 from transcribe_cli.errors import TranscribeError
 
 DEFAULT_MODEL = "nmf"
 
 
-def _format(fmt: Optional[str], output: Optional[Path]) -> str:
-    """``--format`` if given, else the format ``-o``'s suffix names, else MIDI."""
+def _format(fmt: Optional[str], output: Optional[str]) -> str:
+    """``--format`` if given, else the format ``-o``'s suffix names, else MIDI (CSV for
+    ``-o -``); a ``--format`` that contradicts ``-o``'s suffix is an error."""
+    from transcribe_cli.errors import OutputError
     from transcribe_cli.outputs import FORMATS, note_file_format
+    from transcribe_cli.planning import is_stdout
 
+    named = note_file_format(output) if output is not None and not is_stdout(output) else None
     if fmt:
         fmt = fmt.lower().lstrip(".")
         fmt = "mid" if fmt == "midi" else fmt
         if fmt not in FORMATS:
             raise TranscribeError(f"unknown format {fmt!r}", f"use one of {', '.join(FORMATS)}")
+        if named is not None and named != fmt:
+            raise OutputError(f"--format {fmt} does not match -o {output} (a .{named} file)",
+                              f"drop --format, or name the output .{fmt}")
         return fmt
-    return (note_file_format(output) if output is not None else None) or "mid"
+    return named or ("csv" if is_stdout(output) else "mid")
 
 
 def run(
     inputs: Annotated[list[Path], typer.Argument(help="Audio files and/or folders (searched recursively).",
                                                  show_default=False)],
-    output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", help="Output file (one input) or folder. Default: beside each input.")] = None,
+    output: Annotated[Optional[str], typer.Option(
+        "--output", "-o", help="Output file (one input; .mid/.csv/.json), folder (several inputs, or ending in /), "
+        "or - for the note list on stdout. Default: beside each input.")] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Model name (see `transcribe models`).")] = DEFAULT_MODEL,
     decoder: Annotated[Optional[str], typer.Option(
         help="Decoder name (default: the model's own).")] = None,
     option: Annotated[Optional[list[str]], typer.Option(
-        "--option", "-O", help="Decoder/model option key=value (repeatable), e.g. -O threshold=0.4.")] = None,
+        "--option", "-O", help="Decoder/model option key=value (repeatable), e.g. -O onset_threshold=0.6; "
+        "`transcribe models info NAME` lists a model's options and their effective defaults.")] = None,
     weights: Annotated[Optional[str], typer.Option(
         help="Use this weights file (a path or hf://owner/repo@rev/file) instead of the model's own.")] = None,
     offline: Annotated[bool, typer.Option(
@@ -44,23 +54,60 @@ def run(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
     fmt: Annotated[Optional[str], typer.Option(
         "--format", "-f", help="mid, csv or json (default: from -o's suffix, else mid).")] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Files transcribed in parallel.")] = 1,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help=(
+        "Files transcribed in parallel (at most one per usable CPU core and per 350 MB of free memory)."))] = 1,
+    keep_extension: Annotated[bool, typer.Option(
+        "--keep-extension", help="Name outputs take.wav.mid instead of take.mid (when take.wav and take.mp3 "
+        "would collide).")] = False,
     skip_existing: Annotated[bool, typer.Option(
         "--skip-existing/--overwrite", help="Skip inputs whose output already exists.")] = False,
+    shard: Annotated[Optional[str], typer.Option(
+        "--shard", metavar="I/N", help="Only shard I of N (0 ≤ I < N), chosen by a hash of each input's path "
+        "relative to its folder: for Slurm arrays, Kubernetes jobs, GNU parallel.")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Skip files that the run manifest in -o FOLDER says were done by this model, "
+        "if their output still parses.")] = False,
+    executor: Annotated[str, typer.Option(
+        "--executor", help="local (--jobs worker processes) or ray (--jobs Ray actors, on a cluster with "
+        "--ray-address; pip install 'transcribe-cli[ray]').")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(
+        "--ray-address", help="Ray cluster: auto, HEAD:6379 or ray://HEAD:10001 (default: $RAY_ADDRESS, "
+        "else a new local one).")] = None,
+    ray_cpus: Annotated[float, typer.Option("--ray-cpus", help="CPUs per Ray worker (its torch threads).")] = 1.0,
+    ray_gpus: Annotated[float, typer.Option("--ray-gpus", help="GPUs per Ray worker (0.5: two per GPU).")] = 0.0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show details and tracebacks.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors.")] = False,
 ) -> None:
     """Transcribe audio files or folders into MIDI (or CSV/JSON note lists)."""
-    from transcribe_cli.batch import TranscriberConfig, check_writable, plan_jobs, run_jobs
+    from transcribe_cli.batch import JobResult, TranscriberConfig, check_writable, plan_jobs, run_jobs
     from transcribe_cli.cli.progress import BatchReporter
+    from transcribe_cli.manifest import RunManifest, run_identity
+    from transcribe_cli.sharding import parse_shard, select_shard
+    from transcribe_cli.signals import exit_code, interrupts_as_exceptions
+    from transcribe_cli.workers import cap_workers
 
     if offline:
         os.environ["HF_HUB_OFFLINE"] = "1"  # read at call time, inherited by worker processes
     STATE.verbose = STATE.verbose or verbose
     STATE.quiet = (STATE.quiet or quiet) and not STATE.verbose
     fmt = _format(fmt, output)
-    plan = plan_jobs(inputs, output, fmt)
+    if executor not in ("local", "ray"):
+        raise TranscribeError(f"unknown executor {executor!r}", "use --executor local or --executor ray")
+    if executor == "ray":  # missing Ray is one line, before any model is built
+        from transcribe_cli.ray_executor import import_ray
+
+        import_ray()
+    shard_spec = parse_shard(shard) if shard is not None else None
+    plan = plan_jobs(inputs, output, fmt, keep_extension=keep_extension, note=info)
+    if shard_spec is not None:
+        everything, plan = len(plan), select_shard(plan, shard_spec, inputs)
+        info(f"shard {shard_spec}: {len(plan)} of {everything} files")
+        if not plan:
+            return
     check_writable(job.target for job in plan)
+    workers, lowered = cap_workers(jobs, len(plan)) if executor == "local" else (jobs, None)
+    if lowered:
+        info(f"note: --jobs {jobs} lowered to {lowered}")
     config = TranscriberConfig(
         model=model,
         decoder=decoder,
@@ -71,23 +118,69 @@ def run(
     )
     # Build once here: unknown names and bad options fail before any file is touched.
     transcriber = config.build()
-    with BatchReporter(len(plan), quiet=STATE.quiet) as reporter:
-        results = run_jobs(
-            plan, config, fmt=fmt, workers=jobs, skip_existing=skip_existing,
-            on_result=reporter.update, transcriber=transcriber if jobs == 1 else None,
-        )
+    identity = run_identity(transcriber, fmt)
+    manifest = RunManifest.for_output(output, plan, identity=identity, inputs=inputs, shard=shard_spec)
+    if resume and manifest.folder is None:
+        raise TranscribeError("--resume needs -o FOLDER: the run manifest is kept there", "add -o OUTPUT_FOLDER")
+    done, todo = manifest.split_done(plan) if resume else ([], plan)
+    if done:
+        info(f"resuming: {len(done)} of {len(plan)} files already done (run manifest in {manifest.folder})")
+    reporter = BatchReporter(len(plan), quiet=STATE.quiet, verbose=STATE.verbose)
+    stopped: KeyboardInterrupt | None = None
+    try:
+        with interrupts_as_exceptions(), reporter, manifest:
+            for job in done:
+                reporter.update(JobResult(job, "skipped"))
+            if executor == "ray":
+                from transcribe_cli.ray_executor import run_jobs_on_ray
+
+                run_jobs_on_ray(
+                    todo, config, fmt=fmt, workers=workers, address=ray_address, cpus_per_worker=ray_cpus,
+                    gpus_per_worker=ray_gpus, skip_existing=skip_existing, expected=identity,
+                    on_result=manifest.recording(reporter.update), verbose=STATE.verbose,
+                )
+            else:
+                run_jobs(
+                    todo, config, fmt=fmt, workers=workers, skip_existing=skip_existing,
+                    on_result=manifest.recording(reporter.update), transcriber=transcriber if workers == 1 else None,
+                    verbose=STATE.verbose,
+                )
+    except KeyboardInterrupt as exc:
+        stopped = exc
+    results = reporter.results
     failed = [r for r in results if r.status == "failed"]
-    for result in failed:
-        error(f"{result.job.source}: {result.error}")
-    if len(plan) > 1 or STATE.verbose:
-        reporter.summary(results, out if not STATE.quiet else None)
-    elif results and results[0].status == "ok":
+    if len(plan) > 1 or STATE.verbose or stopped is not None:
+        reporter.summary(results, err if output == "-" else out if not STATE.quiet else None)
+    if len(plan) == 1 and results and results[0].status == "ok":
         r = results[0]
-        info(f"{r.job.source} → {r.job.target} ({r.notes} notes, {r.audio_seconds:.1f} s of audio "
+        where = "stdout" if output == "-" else str(r.job.target)
+        info(f"{r.job.source} → {where} ({r.notes} notes, {r.audio_seconds:.1f} s of audio "
              f"in {r.seconds:.1f} s)")
+    if stopped is not None:
+        error(reporter.interrupted(str(stopped) or "Ctrl-C"))
+        raise typer.Exit(exit_code(stopped))
     if failed:
         raise typer.Exit(1)
 
 
+def _interruptible(command):
+    """``command`` with Ctrl-C/SIGTERM reported, whenever they come: the batch reports its own
+    (with the summary); one before it — while the model loads — is one line here, with the
+    shell's exit code (Typer would otherwise exit 130 without a word, and SIGTERM kill outright)."""
+
+    @functools.wraps(command)
+    def interruptible(*args, **kwargs):
+        from transcribe_cli.signals import exit_code, interrupts_as_exceptions
+
+        try:
+            with interrupts_as_exceptions():
+                return command(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            error(f"interrupted by {exc or 'Ctrl-C'} before the batch started: nothing was transcribed")
+            raise typer.Exit(exit_code(exc)) from None
+
+    return interruptible
+
+
 def register(app: typer.Typer) -> None:
-    app.command("run")(run)
+    app.command("run")(_interruptible(run))

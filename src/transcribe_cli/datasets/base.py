@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from transcribe_cli.notes import Note
+from transcribe_cli.notes import Note, Pedal
 
 SPLITS = ("train", "validation", "test")
 # deterministic hash split of the ``pairs`` dataset: fractions of train/validation/test
@@ -25,6 +25,20 @@ class Item:
         from transcribe_cli.outputs import read_notes
 
         return read_notes(self.labels_path, sustain_pedal=sustain_pedal)
+
+
+def item_pedals(item: object) -> list[Pedal]:
+    """The sustain-pedal intervals of a dataset item: its ``pedals()`` when it has one, else
+    the CC64 events of a MIDI label file, else none (CSV/JSON labels carry no pedal)."""
+    pedals = getattr(item, "pedals", None)
+    if callable(pedals):
+        return list(pedals())
+    labels = Path(getattr(item, "labels_path", "") or "")
+    if labels.suffix.lower() in (".mid", ".midi"):
+        from transcribe_cli.midi import read_pedals
+
+        return read_pedals(labels)
+    return []
 
 
 def hash_split(key: str, fractions: tuple[float, float, float] = HASH_FRACTIONS) -> str:

@@ -107,6 +107,7 @@ SPECS: tuple[DecoderSpec, ...] = (
         factory=_factory("onset_peaks"),
         requires=("onset", "frame"),
         options=defaults(ONSET_PEAKS_OPTIONS),
+        option_table=ONSET_PEAKS_OPTIONS,
         description=(
             "Onset peak picking confirmed by frame activation; notes end at an offset peak, "
             "when the frame activation drops, or at a re-onset (uses offset/velocity if present)."
@@ -117,6 +118,7 @@ SPECS: tuple[DecoderSpec, ...] = (
         factory=_factory("onsets_frames"),
         requires=("onset", "frame"),
         options=defaults(ONSETS_FRAMES_OPTIONS),
+        option_table=ONSETS_FRAMES_OPTIONS,
         description=(
             "Onsets and Frames (Hawthorne et al. 2018): a note starts where the onset activation "
             "rises above threshold and lasts while onset or frame stays above threshold."
@@ -127,6 +129,7 @@ SPECS: tuple[DecoderSpec, ...] = (
         factory=_factory("frame_threshold"),
         requires=("frame",),
         options=defaults(FRAME_THRESHOLD_OPTIONS),
+        option_table=FRAME_THRESHOLD_OPTIONS,
         description=(
             "For frame-only models: threshold, median-filter along time, and turn runs of "
             "active frames into notes."

@@ -8,8 +8,9 @@ Conventions every decoder follows:
   all-zero activations never produce notes, whatever the threshold.
 * A note covering frames ``[s, e)`` (``e`` exclusive) has onset ``s / frame_rate`` and
   offset ``e / frame_rate``; onsets may carry a sub-frame correction.
-* A velocity activation ``v`` in [0, 1] maps to MIDI velocity ``round(1 + 126 v)``,
-  clipped to 1..127.
+* A velocity activation ``v`` in [0, 1] maps to MIDI velocity ``round(127 v)``, clipped
+  to 1..127 — the inverse of the training target ``velocity / 127``
+  (:func:`transcribe_cli.labels.target_to_velocity`, the project's one velocity codec).
 * Event arrays (runs, peaks) are ordered key-major: by key index, then by frame. This is
   what lets "the next event on the same key" be found with one shift or ``searchsorted``.
 """
@@ -24,9 +25,11 @@ import numpy as np
 
 from transcribe_cli.decoders import Option
 from transcribe_cli.errors import OptionError, PluginError
+from transcribe_cli.labels import target_to_velocity
+from transcribe_cli.specs import NOTE_ACTIVATIONS
 from transcribe_cli.notes import PIANO_KEYS, PIANO_LOWEST, Note, sort_notes
 
-ACTIVATION_KEYS = ("onset", "frame", "offset", "velocity")
+ACTIVATION_KEYS = NOTE_ACTIVATIONS
 
 # Activations a hair outside [0, 1] (float rounding in a model) are clipped, not rejected.
 _RANGE_TOLERANCE = 1e-4
@@ -190,10 +193,8 @@ def seconds_to_frames(seconds: np.ndarray | float, frame_rate: float) -> np.ndar
     return np.asarray(seconds, dtype=np.float64) * float(frame_rate)
 
 
-def velocity_to_midi(values: np.ndarray) -> np.ndarray:
-    """Velocity activations in [0, 1] → MIDI velocities ``round(1 + 126 v)`` in 1..127."""
-    midi = np.rint(1.0 + 126.0 * np.asarray(values, dtype=np.float64))
-    return np.clip(midi, 1, 127).astype(np.int64)
+#: velocity activations in [0, 1] → MIDI velocities (the inverse of the training target)
+velocity_to_midi = target_to_velocity
 
 
 # ------------------------------------------------------------------- runs and peaks

@@ -8,7 +8,7 @@
    most ``gap_frames`` inactive frames are merged first.
 4. Notes shorter than ``min_duration`` seconds are dropped.
 5. Velocity: with ``velocity_from_activation``, the mean frame activation over the note
-   mapped like a velocity activation (``round(1 + 126 v)``); otherwise the velocity
+   mapped like a velocity activation (``round(127 v)``, :func:`transcribe_cli.labels.target_to_velocity`); otherwise the velocity
    activation at the note's first frame when the model has one; otherwise the
    ``velocity`` option.
 

@@ -111,8 +111,7 @@ def _neural_spec(name: str, module: str, architecture: dict[str, Any], function:
         factory=_neural_factory(name, module, function, **architecture),
         network=_network(module, function),
         architecture=architecture,
-        audio_normalization="peak",
-        **fields,
+        **{"audio_normalization": "peak", **fields},
     )
 
 
@@ -121,6 +120,13 @@ def _neural_spec(name: str, module: str, architecture: dict[str, Any], function:
 LSTM_CONTEXT_SECONDS = 2.0
 
 #: architecture options of each network with their defaults (checkpoints store their own)
+PIANO_ARCHITECTURE: dict[str, Any] = {"channels": 32, "front_channels": 8, "dilations": (1, 2, 4, 8, 16, 32)}
+#: frames of context each side of a ``piano`` window: its receptive field
+#: (``models.piano.receptive_frames`` of the default dilations, + 1; a test keeps them equal)
+PIANO_CONTEXT_FRAMES = 72
+#: decoder options tuned into the bundled hppnet checkpoint (its ``meta["decoder_options"]``; a
+#: test keeps them equal), so ``--model hppnet`` decodes as the checkpoint was tuned
+HPPNET_DECODER_OPTIONS: dict[str, Any] = {"onset_threshold": 0.3}
 HPPNET_ARCHITECTURE: dict[str, Any] = {"preset": "sp", "channels": 0, "lstm_hidden": 0}
 ONSETS_FRAMES_ARCHITECTURE: dict[str, Any] = {"preset": "full", "model_complexity": 0}
 CRNN_ARCHITECTURE: dict[str, Any] = {"conv_channels": 16, "embedding": 256, "lstm_hidden": 128, "lstm_layers": 2}
@@ -134,6 +140,22 @@ BASELINE_FIELDS: dict[str, Any] = {
 }
 
 NEURAL_SPECS: tuple[ModelSpec, ...] = (
+    _neural_spec(
+        "piano",
+        "piano",
+        PIANO_ARCHITECTURE,
+        family="piano",
+        frontend="cqt",
+        decoder="onset-peaks",
+        description=(
+            "The default piano model: harmonic convolutions and pitch-shared dilated temporal convolutions on "
+            "the cqt (no recurrent layers, fast on a CPU); onset, frame, offset, velocity and sustain pedal."
+        ),
+        outputs=("onset", "frame", "offset", "velocity", "pedal"),
+        context_frames=PIANO_CONTEXT_FRAMES,
+        audio_normalization="loudness",
+        train_defaults={"learning_rate": 2e-3, "sustain_pedal": False},
+    ),
     _neural_spec(
         "hppnet",
         "hppnet",
@@ -149,6 +171,7 @@ NEURAL_SPECS: tuple[ModelSpec, ...] = (
         context_frames=round(LSTM_CONTEXT_SECONDS * 50),  # cqt: 50 frames/s
         # the tiny preset trained on rendered piano (model_cards/hppnet.md; configs/hppnet-tiny-synth-cpu.yaml)
         weights=WeightsSource(bundled=HPPNET_WEIGHTS),
+        decoder_options=HPPNET_DECODER_OPTIONS,
         train_defaults={"learning_rate": 6e-4},
     ),
     _neural_spec(

@@ -33,12 +33,13 @@ import torch
 from torch import nn
 
 from transcribe_cli.errors import TranscribeError
+from transcribe_cli.specs import NOTE_ACTIVATIONS
 
 if TYPE_CHECKING:
     from transcribe_cli.specs import ModelSpec
 
 CHECKPOINT_FORMAT = 1
-OUTPUT_KEYS = ("onset", "frame", "offset", "velocity")
+OUTPUT_KEYS = NOTE_ACTIVATIONS
 N_KEYS = 88
 
 

@@ -68,6 +68,8 @@ class StoredAudio:
     n_samples: int
     peak: float  # max |sample| of the whole recording
     sample_rate: int
+    mean: float = 0.0  # DC offset of the whole recording
+    loudness: float = 0.0  # robust level (inference.measure_level)
 
     @property
     def seconds(self) -> float:
@@ -78,11 +80,16 @@ class StoredAudio:
         """The whole recording as a read-only memory map (holds a file descriptor while alive)."""
         return np.load(self.path, mmap_mode="r")
 
+    def transform(self, normalization: str | None) -> tuple[float, float]:
+        """``(offset, scale)`` that normalise this recording as inference would
+        (:func:`transcribe_cli.inference.normalization_transform`)."""
+        from transcribe_cli.inference import AudioLevel, normalization_transform
+
+        return normalization_transform(AudioLevel(self.peak, self.mean, self.loudness), normalization)
+
     def scale(self, normalization: str | None) -> float:
         """The factor that normalises this recording (see the module docstring)."""
-        from transcribe_cli.inference import normalization_scale
-
-        return normalization_scale(self.peak, normalization)
+        return self.transform(normalization)[1]
 
     def read(self, start: int, length: int) -> np.ndarray:
         """Samples ``[start, start + length)`` as float32, zeros outside the recording."""
@@ -113,7 +120,16 @@ def _open_entry(npy: Path, meta_path: Path, sample_rate: int) -> StoredAudio | N
         return None
     if shape != (n_samples,) or dtype != DTYPE or not complete or meta.get("sample_rate") != sample_rate:
         return None
-    return StoredAudio(npy, int(offset), n_samples, float(meta["peak"]), int(sample_rate))
+    if "loudness" not in meta:  # stored before the loudness level existed: measure it once
+        from transcribe_cli.fileio import atomic_write
+        from transcribe_cli.inference import measure_level
+
+        level = measure_level(np.load(npy, mmap_mode="r"), sample_rate)
+        meta.update(mean=level.mean, loudness=level.loudness)
+        with atomic_write(meta_path, "w") as handle:
+            json.dump(meta, handle)
+    return StoredAudio(npy, int(offset), n_samples, float(meta["peak"]), int(sample_rate),
+                       float(meta["mean"]), float(meta["loudness"]))
 
 
 def load(item: Any, sample_rate: int) -> StoredAudio:
@@ -127,12 +143,15 @@ def load(item: Any, sample_rate: int) -> StoredAudio:
     stored = _open_entry(npy, meta_path, sample_rate)
     if stored is not None:
         return stored
+    from transcribe_cli.inference import measure_level
+
     samples = audio_io.load_audio(source, sample_rate)
-    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    level = measure_level(samples, sample_rate)
     npy.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(npy, "wb") as handle:
         np.save(handle, np.ascontiguousarray(samples, dtype=DTYPE))
-    meta = {"samples": int(samples.size), "peak": peak, "sample_rate": int(sample_rate),
+    meta = {"samples": int(samples.size), "peak": level.peak, "mean": level.mean, "loudness": level.loudness,
+            "sample_rate": int(sample_rate),
             "source": str(source), "item": str(item.name), "version": STORE_VERSION}
     with atomic_write(meta_path, "w") as handle:
         json.dump(meta, handle)
@@ -151,6 +170,6 @@ def load_normalized(
     length = stored.n_samples
     if max_seconds is not None and max_seconds > 0:
         length = min(length, round(max_seconds * sample_rate))
-    audio = stored.read(0, length)
-    scale = stored.scale(normalization)
-    return audio if scale == 1.0 else (audio * np.float32(scale)).astype(np.float32, copy=False)
+    from transcribe_cli.inference import apply_normalization
+
+    return apply_normalization(stored.read(0, length), *stored.transform(normalization))

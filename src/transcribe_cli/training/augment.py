@@ -14,6 +14,15 @@ labels stay right for every one of them except pitch shift, which moves them):
   ``reverb_wet_min``/``reverb_wet_max`` (0.1/0.5): convolution with a synthetic room (an
   exponentially decaying noise burst whose level falls 60 dB in RT60), mixed in at a
   random wet fraction. Rendered SoundFonts are dry; real recordings are not.
+- ``room_prob`` (0), ``room_rt60_min``/``room_rt60_max`` (0.2/1.2 s): a simulated room
+  (pyroomacoustics image-source model of a random shoebox room, 3–15 m, with random source
+  and microphone positions and the absorption that gives a random RT60; early reflections
+  up to order 12, then a diffuse exponential tail with the same RT60), mixed in at a random
+  wet fraction in ``[reverb_wet_min, 1]``.
+- ``compress_prob`` (0): a dynamic-range compressor (pedalboard; threshold -35..-10 dB,
+  ratio 2..8, attack 1..30 ms, release 50..400 ms, make-up gain to the input RMS), as
+  broadcast, streaming and phone recordings have.
+- ``codec_prob`` (0): an MP3 round trip (pedalboard's LAME, VBR quality 2..9).
 - ``eq_prob`` (0.3), ``eq_db`` (6): a smooth random spectral tilt/colour (random dB gains
   at log-spaced frequencies, interpolated), for microphones and rooms.
 - ``pitch_prob`` (0.1), ``pitch_shift`` (2): an integer shift in ``[-n, n]`` semitones
@@ -61,6 +70,11 @@ class AugmentConfig:
     reverb_wet_max: float = 0.5
     eq_prob: float = 0.3
     eq_db: float = 6.0
+    room_prob: float = 0.0
+    room_rt60_min: float = 0.2
+    room_rt60_max: float = 1.2
+    compress_prob: float = 0.0
+    codec_prob: float = 0.0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -76,6 +90,8 @@ class AugmentConfig:
             raise OptionError(f"augment tuning_cents must be within 0..50, got {self.tuning_cents}")
         if not 0 < self.reverb_rt60_min <= self.reverb_rt60_max <= 10:
             raise OptionError("augment needs 0 < reverb_rt60_min <= reverb_rt60_max <= 10 seconds")
+        if not 0 < self.room_rt60_min <= self.room_rt60_max <= 5:
+            raise OptionError("augment needs 0 < room_rt60_min <= room_rt60_max <= 5 seconds")
         if not 0 <= self.reverb_wet_min <= self.reverb_wet_max <= 1:
             raise OptionError("augment needs 0 <= reverb_wet_min <= reverb_wet_max <= 1")
 
@@ -241,6 +257,75 @@ def add_reverb(
     return convolve_reverb(audio, room_impulse(rng, rt60, sample_rate), wet)
 
 
+#: highest image-source order of the simulated rooms (the rest of the tail is diffuse)
+ROOM_MAX_ORDER = 12
+
+
+def simulated_room_impulse(rng: np.random.Generator, rt60: float, sample_rate: int) -> np.ndarray:
+    """A room impulse response (unit energy): pyroomacoustics' image-source model of a random
+    shoebox room with the absorption of ``rt60`` (early reflections to order
+    :data:`ROOM_MAX_ORDER`), continued by a diffuse exponential tail with the same decay."""
+    import pyroomacoustics as pra
+
+    dims = rng.uniform([3.0, 3.0, 2.4], [15.0, 12.0, 5.0])
+    absorption, _ = pra.inverse_sabine(rt60, dims)
+    room = pra.ShoeBox(dims, fs=sample_rate, materials=pra.Material(float(absorption)), max_order=ROOM_MAX_ORDER)
+    room.add_source(rng.uniform(0.5, dims - 0.5))
+    room.add_microphone(rng.uniform(0.5, dims - 0.5))
+    room.compute_rir()
+    early = np.asarray(room.rir[0][0], dtype=np.float64)
+    n = max(int(rt60 * sample_rate), early.size)
+    t = np.arange(n) / sample_rate
+    decay = np.exp(-3.0 * np.log(10.0) * t / rt60)
+    tail = rng.standard_normal(n) * decay
+    # the diffuse tail takes over where the image sources thin out, at their level
+    start = int(np.argmax(np.abs(early))) if early.size else 0
+    onset = np.clip((np.arange(n) - start) / max(early.size - start, 1), 0.0, 1.0)
+    level = np.sqrt(np.mean(early[start:] ** 2)) / max(np.sqrt(np.mean(tail[start:early.size] ** 2)), _EPS) \
+        if early.size > start + 1 else 1.0
+    ir = np.zeros(n)
+    ir[: early.size] = early
+    ir += tail * onset * level * 0.5
+    return (ir / max(float(np.sqrt(np.sum(ir**2))), _EPS)).astype(np.float32)
+
+
+def add_room(audio: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig, sample_rate: int) -> np.ndarray:
+    """With ``room_prob``: a simulated room (:func:`simulated_room_impulse`), mostly wet."""
+    if not cfg.enabled or rng.random() >= cfg.room_prob:
+        return audio
+    rt60 = float(rng.uniform(cfg.room_rt60_min, cfg.room_rt60_max))
+    wet = float(rng.uniform(cfg.reverb_wet_min, 1.0))
+    impulse = simulated_room_impulse(rng, rt60, sample_rate)
+    out = convolve_reverb(audio, impulse, wet)
+    return scale_db(out, 0.0) if rms(out) <= _EPS else (out * np.float32(rms(audio) / rms(out))).astype(np.float32)
+
+
+def compress(audio: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig, sample_rate: int) -> np.ndarray:
+    """With ``compress_prob``: a random compressor (pedalboard), level restored to the input RMS."""
+    if not cfg.enabled or rng.random() >= cfg.compress_prob or rms(audio) <= _EPS:
+        return audio
+    import pedalboard
+
+    level_db = 20 * np.log10(max(float(np.max(np.abs(audio))), _EPS))
+    effect = pedalboard.Compressor(
+        threshold_db=float(level_db + rng.uniform(-35.0, -10.0)), ratio=float(rng.uniform(2.0, 8.0)),
+        attack_ms=float(rng.uniform(1.0, 30.0)), release_ms=float(rng.uniform(50.0, 400.0)))
+    out = effect(audio.astype(np.float32)[None, :], sample_rate)[0]
+    return (out * np.float32(rms(audio) / max(rms(out), _EPS))).astype(np.float32)
+
+
+def codec_round_trip(audio: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig, sample_rate: int) -> np.ndarray:
+    """With ``codec_prob``: an MP3 round trip (pedalboard's LAME encoder, random VBR quality)."""
+    if not cfg.enabled or rng.random() >= cfg.codec_prob or audio.size == 0:
+        return audio
+    import pedalboard
+
+    out = pedalboard.MP3Compressor(vbr_quality=float(rng.uniform(2.0, 9.0)))(audio.astype(np.float32)[None, :],
+                                                                            sample_rate)[0]
+    out = np.nan_to_num(out[: audio.size]).astype(np.float32)
+    return np.pad(out, (0, audio.size - out.size)) if out.size < audio.size else out
+
+
 #: Control points of the random EQ curve (log-spaced from 50 Hz to Nyquist).
 EQ_POINTS = 6
 
@@ -253,10 +338,14 @@ def apply_eq(audio: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig, sa
 
 
 def augment(audio: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig, sample_rate: int) -> np.ndarray:
-    """Reverb → EQ → noise → gain (pitch and tuning are the sampler's; see the module doc)."""
+    """Room → reverb → EQ → compressor → noise → codec → gain (pitch and tuning are the
+    sampler's; see the module doc)."""
     if not cfg.enabled:
         return audio
+    audio = add_room(audio, rng, cfg, sample_rate)
     audio = add_reverb(audio, rng, cfg, sample_rate)
     audio = apply_eq(audio, rng, cfg, sample_rate)
+    audio = compress(audio, rng, cfg, sample_rate)
     audio = add_noise(audio, rng, cfg)
+    audio = codec_round_trip(audio, rng, cfg, sample_rate)
     return apply_gain(audio, rng, cfg)

@@ -29,11 +29,12 @@ from transcribe_cli.errors import TranscribeError
 from transcribe_cli.training.checkpoint import BEST, LAST, Progress, restore_training_checkpoint, save_training_checkpoint
 from transcribe_cli.training.config import TrainConfig, save_config
 from transcribe_cli.training.distributed import World, barrier, broadcast_flag, setup, teardown, unwrap, world_from_env, wrap
+from transcribe_cli.specs import NOTE_ACTIVATIONS, PEDAL_ACTIVATION
 from transcribe_cli.training.losses import transcription_loss
 from transcribe_cli.training.run_log import RunLog
 from transcribe_cli.training.validation import TUNED_OPTION, load_validation_set, validate
 
-TARGET_KEYS = ("onset", "frame", "offset", "velocity")
+TARGET_KEYS = (*NOTE_ACTIVATIONS, PEDAL_ACTIVATION)
 
 
 @dataclass

@@ -5,6 +5,7 @@
   ``alpha`` weights the positives (``alpha``) against the negatives (``1 - alpha``);
   ``alpha = 0`` leaves them unweighted. Averaged over every element.
 - frame: binary cross-entropy + ``dice_weight`` × soft Dice loss (over the whole batch).
+- pedal: binary cross-entropy of the sustain-pedal logit ``[B, T, 1]`` per frame.
 - velocity: mean squared error of ``sigmoid(logit)`` against velocity / 127, only where
   a note starts (the onset target); 0 when the batch has no onset.
 
@@ -73,6 +74,8 @@ def transcription_loss(
             parts[key] = bce + dice_weight * dice_loss(value, targets["frame"]) if dice_weight else bce
         elif key == "velocity":
             parts[key] = velocity_loss(value, targets["velocity"], targets["onset"])
+        elif key == "pedal":
+            parts[key] = F.binary_cross_entropy_with_logits(value.float(), targets["pedal"])
         else:
             raise KeyError(f"no loss for output {key!r}")
     if not parts:

@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from transcribe_cli.notes import PIANO_KEYS, PIANO_LOWEST, Note
+from transcribe_cli.notes import PIANO_KEYS, PIANO_LOWEST, Note, Pedal
+from transcribe_cli.specs import NOTE_ACTIVATIONS, PEDAL_ACTIVATION
 from transcribe_cli.training.audio_store import StoredAudio, load
 from transcribe_cli.workers import Progress, parallel_map
 from transcribe_cli.training.augment import (
@@ -47,7 +48,7 @@ from transcribe_cli.training.augment import (
 #: far below what the augmentations add).
 PITCH_RESAMPLE_QUALITY = "MQ"
 
-LABEL_KEYS = ("onset", "frame", "offset", "velocity")
+LABEL_KEYS = NOTE_ACTIVATIONS
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class Variant:
     name: str
     audio: StoredAudio
     notes: NoteArrays
+    pedals: tuple[Pedal, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,10 @@ def _prepare_task(task: tuple[Any, int, bool]) -> Variant | Exception:
 
     item, sample_rate, sustain_pedal = task
     try:
+        from transcribe_cli.datasets.base import item_pedals
+
         notes = NoteArrays.from_notes(item.notes(sustain_pedal=sustain_pedal))
-        return Variant(str(item.name), load(item, sample_rate), notes)
+        return Variant(str(item.name), load(item, sample_rate), notes, tuple(item_pedals(item)))
     except TranscribeError as exc:
         return exc
 
@@ -172,10 +176,11 @@ class SegmentSource:
         n, frames = self.segment_samples, self.segment_frames
         out = {"audio": np.zeros((batch_size, n), dtype=np.float32)}
         out.update({key: np.zeros((batch_size, frames, PIANO_KEYS), dtype=np.float32) for key in LABEL_KEYS})
+        out[PEDAL_ACTIVATION] = np.zeros((batch_size, frames, 1), dtype=np.float32)
         for b in range(batch_size):
             audio, labels = self.segment(rng)
             out["audio"][b] = audio
-            for key in LABEL_KEYS:
+            for key in (*LABEL_KEYS, PEDAL_ACTIVATION):
                 out[key][b] = labels[key]
         return out
 
@@ -195,10 +200,9 @@ class SegmentSource:
         """``span`` samples from ``start`` resampled to ``N`` and augmented, with labels
         (pitches raised by ``semitones``)."""
         n = self.segment_samples
-        audio = variant.audio.read(start, span)
-        scale = variant.audio.scale(self.normalization)
-        if scale != 1.0:
-            audio *= np.float32(scale)
+        from transcribe_cli.inference import apply_normalization
+
+        audio = apply_normalization(variant.audio.read(start, span), *variant.audio.transform(self.normalization))
         if span != n:
             import soxr
 
@@ -206,7 +210,17 @@ class SegmentSource:
             audio = np.pad(audio[:n], (0, max(n - audio.shape[0], 0)))
         audio = augment(audio, rng, self.augment, self.sample_rate)
         labels = self.labels(variant.notes, start / self.sample_rate, span / n, semitones)
+        labels[PEDAL_ACTIVATION] = self.pedal_labels(variant.pedals, start / self.sample_rate, span / n)
         return np.ascontiguousarray(audio, dtype=np.float32), labels
+
+    def pedal_labels(self, pedals: Sequence[Pedal], start: float, stretch: float) -> np.ndarray:
+        """The sustain-pedal roll ``[segment_frames, 1]`` of the segment (times as in :meth:`labels`)."""
+        from transcribe_cli.labels import pedal_roll
+
+        stop = start + self.segment_samples * stretch / self.sample_rate
+        inside = [Pedal(max(p.onset - start, -1.0) / stretch, (p.offset - start) / stretch)
+                  for p in pedals if p.offset > start and p.onset < stop]
+        return pedal_roll(inside, self.frame_rate, self.segment_frames)
 
     def labels(self, notes: NoteArrays, start: float, stretch: float, semitones: int) -> dict[str, np.ndarray]:
         """The rolls of the notes sounding in ``[start, start + N * stretch / sr)`` seconds, with

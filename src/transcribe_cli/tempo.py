@@ -1,0 +1,362 @@
+"""Tempo maps: where the beats and bars of a transcription are, and how MIDI ticks follow them.
+
+A :class:`TempoMap` is a list of beat times in seconds (quarter-note beats), the number of
+beats in a bar and which beat is the first downbeat. Written into a MIDI file
+(:func:`transcribe_cli.midi.write_midi`), it becomes one ``set_tempo`` per beat and one
+``time_signature`` (N/4), so each beat falls on a multiple of the resolution and each bar
+line on a multiple of N beats — a DAW or notation editor shows the bars where the music has
+them — while every note still lands within half a tick of its time in seconds:
+
+* beats are extended before the first one with the first beat period, down to time 0;
+  the stretch from time 0 to the first beat is a *lead-in* of ``q`` beats, ``q`` the
+  number of beats needed (1..N) to put the first beat at its place in its bar (a pickup
+  is filled up with rests, not shifted);
+* after the last beat the last tempo continues;
+* each tempo is rounded to a whole microsecond per beat with the rounding error carried to
+  the next beat, so the written beats drift by less than a microsecond.
+
+Tracking (:func:`track_tempo`): beats come from librosa's dynamic-programming beat tracker
+(Ellis 2007) run on an onset-strength envelope: by default the sum of librosa's
+spectral-flux envelope of the audio and one built from the transcribed notes
+(:func:`note_onset_envelope`: velocity-weighted note onsets), which measured best. The meter
+(3 or 4 beats a bar) and the downbeat come from the notes (:func:`estimate_downbeats`): a bar
+starts where the harmony changes and the bass strikes. ``benchmarks/results/tempo.md``
+compares these choices, and madmom's RNN tracker, by beat F-measure on rendered pieces whose
+tempo maps are known.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import OptionError
+from .notes import Note
+
+__all__ = [
+    "TempoMap",
+    "estimate_downbeats",
+    "note_onset_envelope",
+    "parse_tempo",
+    "track_beats",
+    "track_tempo",
+]
+
+#: Frame rate of the onset envelopes fed to the beat tracker (10 ms frames).
+ENVELOPE_RATE = 100.0
+#: Tempo search range of the beat tracker, BPM.
+MIN_BPM, MAX_BPM = 40.0, 220.0
+_LEAD_IN_MIN_SECONDS = 1e-3
+
+
+@dataclass(frozen=True)
+class TempoMap:
+    """Beat times (seconds, increasing), ``beats_per_bar`` and the index of the first
+    downbeat in ``beats`` (``0 <= first_downbeat < beats_per_bar``)."""
+
+    beats: tuple[float, ...]
+    beats_per_bar: int = 4
+    first_downbeat: int = 0
+
+    def __post_init__(self) -> None:
+        beats = np.asarray(self.beats, dtype=float)
+        if beats.ndim != 1 or len(beats) < 2:
+            raise ValueError("a tempo map needs at least two beats")
+        if not np.all(np.isfinite(beats)) or beats[0] < 0 or np.any(np.diff(beats) <= 0):
+            raise ValueError("beat times must be finite, >= 0 and strictly increasing")
+        if not 1 <= self.beats_per_bar <= 32:
+            raise ValueError(f"beats_per_bar must be 1..32, not {self.beats_per_bar}")
+        if not 0 <= self.first_downbeat < self.beats_per_bar:
+            raise ValueError("first_downbeat must be 0..beats_per_bar-1")
+        object.__setattr__(self, "beats", tuple(float(b) for b in beats))
+
+    @classmethod
+    def constant(cls, bpm: float, end: float, *, beats_per_bar: int = 4, start: float = 0.0) -> TempoMap:
+        """A fixed tempo from ``start`` (a downbeat) until at least ``end`` seconds."""
+        if not (bpm > 0 and np.isfinite(bpm)):
+            raise ValueError(f"tempo must be a positive number of BPM, not {bpm!r}")
+        period = 60.0 / bpm
+        count = max(2, int(np.ceil((max(end, start) - start) / period)) + 1)
+        return cls(tuple(start + period * np.arange(count)), beats_per_bar, 0)
+
+    @property
+    def bpm(self) -> float:
+        """Median tempo, BPM."""
+        return float(60.0 / np.median(np.diff(self.beats)))
+
+    def downbeats(self) -> np.ndarray:
+        """Times of the bar lines among :attr:`beats`."""
+        return np.asarray(self.beats[self.first_downbeat :: self.beats_per_bar])
+
+    # -- beat positions (quantization) -------------------------------------------------
+
+    def beat_position(self, seconds: np.ndarray | float) -> np.ndarray:
+        """Fractional beat index of ``seconds`` (0 = ``beats[0]``), linear between beats
+        and extrapolated with the first/last beat period outside them."""
+        beats = np.asarray(self.beats)
+        t = np.asarray(seconds, dtype=float)
+        index = np.arange(len(beats), dtype=float)
+        inside = np.interp(t, beats, index)
+        first, last = beats[1] - beats[0], beats[-1] - beats[-2]
+        before = (t - beats[0]) / first
+        after = len(beats) - 1 + (t - beats[-1]) / last
+        return np.where(t < beats[0], before, np.where(t > beats[-1], after, inside))
+
+    def time_at(self, position: np.ndarray | float) -> np.ndarray:
+        """Seconds at a fractional beat index (the inverse of :meth:`beat_position`)."""
+        beats = np.asarray(self.beats)
+        p = np.asarray(position, dtype=float)
+        index = np.arange(len(beats), dtype=float)
+        inside = np.interp(p, index, beats)
+        first, last = beats[1] - beats[0], beats[-1] - beats[-2]
+        before = beats[0] + p * first
+        after = beats[-1] + (p - (len(beats) - 1)) * last
+        return np.where(p < 0, before, np.where(p > len(beats) - 1, after, inside))
+
+    # -- MIDI ticks ---------------------------------------------------------------------
+
+    def tick_grid(self, resolution: int) -> TickGrid:
+        """The tempo segments of this map written at ``resolution`` ticks per beat."""
+        return TickGrid.build(self, resolution)
+
+
+@dataclass(frozen=True)
+class TickGrid:
+    """Piecewise-constant tempo: segment ``k`` starts at ``ticks[k]`` = ``seconds[k]`` and
+    runs at ``tempos[k]`` microseconds per beat. ``beat_ticks[i]`` is the tick of beat ``i``
+    of the map it was built from; bars start at multiples of ``beats_per_bar * resolution``."""
+
+    resolution: int
+    beats_per_bar: int
+    ticks: tuple[int, ...]
+    seconds: tuple[float, ...]
+    tempos: tuple[int, ...]
+    beat_ticks: tuple[int, ...]
+
+    @classmethod
+    def build(cls, tempo_map: TempoMap, resolution: int) -> TickGrid:
+        beats = list(tempo_map.beats)
+        n = tempo_map.beats_per_bar
+        position = (-tempo_map.first_downbeat) % n  # bar position of beats[0] (0 = downbeat)
+        period = beats[1] - beats[0]
+        first = 0  # index of the map's first beat in ``beats``
+        while beats[0] - period > _LEAD_IN_MIN_SECONDS:  # extend the grid back to time 0
+            beats.insert(0, beats[0] - period)
+            position = (position - 1) % n
+            first += 1
+        if beats[0] < _LEAD_IN_MIN_SECONDS:
+            if position == 0:
+                beats[0] = 0.0  # a downbeat at (almost) 0: no lead-in
+            else:  # too short a lead-in to hold whole beats: start the grid a beat later
+                beats.pop(0)
+                position = (position + 1) % n
+                first -= 1
+        ticks: list[int] = []
+        seconds: list[float] = []
+        tempos: list[int] = []
+        lead = 0
+        written = 0.0  # the time of beats[i] as the file will say it
+        if beats[0] > 0.0:
+            lead = position if position > 0 else n
+            ticks.append(0)
+            seconds.append(0.0)
+            tempos.append(_microseconds(beats[0] / lead))
+            written = tempos[0] * lead / 1e6
+        for i in range(len(beats)):
+            target = beats[i + 1] - written if i + 1 < len(beats) else beats[i] - beats[i - 1]
+            tempo = _microseconds(target)
+            ticks.append((lead + i) * resolution)
+            seconds.append(written)
+            tempos.append(tempo)
+            written += tempo / 1e6
+        beat_ticks = tuple((lead + i) * resolution for i in range(max(first, 0), len(beats)))
+        if first < 0:  # the map's first beat (before 1 ms) sits at tick 0
+            beat_ticks = (0, *beat_ticks)
+        return cls(resolution, n, tuple(ticks), tuple(seconds), tuple(tempos), beat_ticks)
+
+    def to_ticks(self, seconds: float) -> int:
+        """The nearest tick of a time in seconds (>= 0)."""
+        t = max(0.0, float(seconds))
+        k = max(0, bisect.bisect_right(self.seconds, t) - 1)
+        return int(round(self.ticks[k] + (t - self.seconds[k]) * 1e6 / self.tempos[k] * self.resolution))
+
+    def to_seconds(self, tick: int) -> float:
+        """Seconds at ``tick`` under this grid."""
+        k = max(0, bisect.bisect_right(self.ticks, tick) - 1)
+        return self.seconds[k] + (tick - self.ticks[k]) * self.tempos[k] / 1e6 / self.resolution
+
+
+def _microseconds(seconds_per_beat: float) -> int:
+    """A MIDI tempo (microseconds per beat, 1..2**24-1)."""
+    return int(min(max(round(seconds_per_beat * 1e6), 1), 2**24 - 1))
+
+
+# --------------------------------------------------------------------------- options
+
+
+def parse_tempo(value: str) -> str | float:
+    """``--tempo``: ``"auto"``, ``"none"`` or a BPM number (20..400) → ``"auto"``, ``"none"`` or float."""
+    text = str(value).strip().lower()
+    if text in ("auto", "none"):
+        return text
+    try:
+        bpm = float(text)
+    except ValueError:
+        raise OptionError(f"--tempo must be auto, none or a BPM number, not {value!r}", "e.g. --tempo 96") from None
+    if not 20 <= bpm <= 400:
+        raise OptionError(f"--tempo {value} is outside 20..400 BPM", "e.g. --tempo 96")
+    return bpm
+
+
+# --------------------------------------------------------------------------- tracking
+
+
+def note_onset_envelope(notes: Sequence[Note], *, rate: float = ENVELOPE_RATE, end: float | None = None) -> np.ndarray:
+    """Onset strength at ``rate`` frames per second from notes: each onset adds its
+    velocity / 127 (the strength of a key strike), smoothed over ±20 ms."""
+    end = max((n.offset for n in notes), default=0.0) if end is None else end
+    frames = int(np.ceil(end * rate)) + 3
+    envelope = np.zeros(frames)
+    for note in notes:
+        i = int(round(note.onset * rate))
+        if 0 <= i < frames:
+            envelope[i] += note.velocity / 127.0
+    kernel = np.array([0.25, 0.5, 1.0, 0.5, 0.25])
+    envelope = np.convolve(envelope, kernel, mode="same")
+    return np.log1p(4.0 * envelope)
+
+
+def audio_onset_envelope(audio: np.ndarray, sample_rate: int, *, rate: float = ENVELOPE_RATE) -> np.ndarray:
+    """librosa's spectral-flux onset strength of ``audio`` at about ``rate`` frames/s."""
+    import librosa
+
+    hop = int(round(sample_rate / rate))
+    return librosa.onset.onset_strength(y=np.asarray(audio, dtype=np.float32), sr=sample_rate, hop_length=hop)
+
+
+#: librosa's tightness: how strongly the tracker keeps a steady tempo (its default is 100;
+#: 400 measured better on rendered piano, benchmarks/results/tempo.md).
+TIGHTNESS = 400.0
+
+
+def combined_envelope(audio_envelope: np.ndarray, note_envelope: np.ndarray) -> np.ndarray:
+    """The sum of both envelopes, each scaled to its 99th percentile (same frame rate)."""
+    n = min(len(audio_envelope), len(note_envelope))
+
+    def scaled(e: np.ndarray) -> np.ndarray:
+        return e[:n] / (float(np.percentile(e[:n], 99)) + 1e-9)
+
+    return scaled(audio_envelope) + scaled(note_envelope)
+
+
+def track_beats(envelope: np.ndarray, *, rate: float = ENVELOPE_RATE, tightness: float = TIGHTNESS) -> np.ndarray:
+    """Beat times (seconds) from an onset envelope with librosa's DP beat tracker."""
+    import librosa
+
+    if len(envelope) < 4 or not np.any(envelope > 0):
+        return np.zeros(0)
+    hop = 512
+    sr = rate * hop  # librosa only needs sr / hop_length
+    _, frames = librosa.beat.beat_track(onset_envelope=np.asarray(envelope, dtype=float), sr=sr,
+                                        hop_length=hop, start_bpm=100.0, trim=False,
+                                        tightness=tightness)
+    return np.asarray(frames, dtype=float) / rate
+
+
+def estimate_downbeats(notes: Sequence[Note], beats: np.ndarray, meters: Sequence[int] = (4, 3)) -> tuple[int, int]:
+    """``(beats_per_bar, first_downbeat)`` from the notes around ``beats``.
+
+    Each beat gets an accent: the harmonic change into it (1 - cosine similarity of the
+    pitch-class profiles of the beat before and the beat starting there, weighted by
+    duration and velocity) plus the strength of bass onsets on it (notes at or below the
+    lowest quarter of the piece's pitches, within a tenth of a beat). For each meter and
+    phase, the score is the mean accent on the would-be downbeats minus the mean elsewhere;
+    the best wins, 4 preferred to 3 unless 3 scores clearly higher.
+    """
+    beats = np.asarray(beats, dtype=float)
+    if len(beats) < 4 or not notes:
+        return meters[0], 0
+    accent = _beat_accents(notes, beats)
+    best: tuple[float, int, int] | None = None
+    for rank, meter in enumerate(meters):
+        if len(beats) < 2 * meter:
+            continue
+        for phase in range(meter):
+            on = accent[phase::meter]
+            mask = np.ones(len(accent), bool)
+            mask[phase::meter] = False
+            score = float(on.mean() - accent[mask].mean())
+            score -= 0.05 * rank  # favour the more common meter on near ties
+            if best is None or score > best[0]:
+                best = (score, meter, phase)
+    if best is None:
+        return meters[0], 0
+    return best[1], best[2]
+
+
+def _beat_accents(notes: Sequence[Note], beats: np.ndarray) -> np.ndarray:
+    period = np.diff(beats)
+    period = np.append(period, period[-1])
+    edges = np.append(beats, beats[-1] + period[-1])
+    chroma = np.zeros((len(beats), 12))
+    bass = np.zeros(len(beats))
+    pitches = np.array([n.pitch for n in notes])
+    low = np.quantile(pitches, 0.25)
+    for note in notes:
+        weight = note.velocity / 127.0
+        first = max(0, bisect.bisect_right(edges, note.onset) - 1)
+        last = min(len(beats) - 1, bisect.bisect_left(edges, note.offset) - 1)
+        for b in range(first, last + 1):
+            overlap = min(note.offset, edges[b + 1]) - max(note.onset, edges[b])
+            if overlap > 0:
+                chroma[b, note.pitch % 12] += weight * overlap / period[b]
+        if note.pitch <= low:
+            b = int(np.argmin(np.abs(beats - note.onset)))
+            if abs(beats[b] - note.onset) <= 0.1 * period[b]:
+                bass[b] += weight
+    norm = np.linalg.norm(chroma, axis=1)
+    unit = chroma / np.maximum(norm, 1e-9)[:, None]
+    change = np.zeros(len(beats))
+    change[1:] = 1.0 - np.sum(unit[1:] * unit[:-1], axis=1)
+    change[1:][(norm[1:] == 0) | (norm[:-1] == 0)] = 0.0
+    if bass.max() > 0:
+        bass = bass / bass.max()
+    return change + bass
+
+
+def track_tempo(
+    notes: Sequence[Note],
+    *,
+    audio: np.ndarray | None = None,
+    sample_rate: int | None = None,
+    source: str = "both",
+) -> TempoMap | None:
+    """A tempo map for a transcription: beats from ``source`` (``"both"``: the audio's and
+    the notes' onset envelopes summed, the default where audio is given; ``"audio"``;
+    ``"notes"``), meter and downbeat from the notes. ``None`` when there is too little to
+    track (fewer than 8 beats found, e.g. a few notes or silence)."""
+    if source in ("audio", "both") and (audio is None or sample_rate is None):
+        if source == "audio":
+            raise ValueError("source='audio' needs audio and sample_rate")
+        source = "notes"
+    rate = ENVELOPE_RATE
+    if source in ("audio", "both"):
+        hop = int(round(sample_rate / ENVELOPE_RATE))
+        envelope = audio_onset_envelope(audio, sample_rate)
+        rate = sample_rate / hop
+        if source == "both":
+            # the note envelope on the audio envelope's frames
+            envelope = combined_envelope(envelope, note_onset_envelope(notes, rate=rate, end=len(audio) / sample_rate))
+    elif source == "notes":
+        envelope = note_onset_envelope(notes)
+    else:
+        raise ValueError(f"unknown beat source {source!r}")
+    beats = track_beats(envelope, rate=rate)
+    beats = beats[beats >= 0]
+    if len(beats) < 8:
+        return None
+    meter, phase = estimate_downbeats(notes, beats)
+    return TempoMap(tuple(beats), meter, phase)
