@@ -4,10 +4,10 @@ PYTHON ?= python3
 MARKERS ?= not slow and not gpu
 JOBS ?= 2
 
-.PHONY: install system-deps test test-all bench
+.PHONY: install system-deps test test-plugins test-all bench
 
 install:
-	$(PYTHON) -m pip install --quiet -c constraints.txt -e '.[test,onnx]'
+	$(PYTHON) -m pip install --quiet -c constraints.txt -e '.[test,onnx,ray]'
 
 # FluidSynth and piano SoundFonts render test audio; installed when we are root (CI),
 # otherwise the rendering tests skip and say how to install them.
@@ -22,8 +22,19 @@ system-deps:
 	  fi; \
 	fi
 
-test: system-deps install
+test: system-deps install test-plugins
 	$(PYTHON) -m pytest -m "$(MARKERS)" -n $(JOBS)
+
+# The adapter plugins (plugins/*/), installed into the same environment with the same pins;
+# their dependencies hold no TensorFlow and no torchaudio (each README says why), and the
+# peers' wheels come without theirs (transcribe_cli.peers). Each plugin's tests run on their own.
+PLUGINS := plugins/transcribe-basic-pitch plugins/transcribe-transkun
+
+test-plugins: system-deps install
+	$(PYTHON) -m pip install --quiet -c constraints.txt $(addprefix ./,$(PLUGINS))
+	@for plugin in $(PLUGINS); do \
+	  $(PYTHON) -m pytest -m "$(MARKERS)" -p no:cacheprovider $$plugin/tests || exit 1; \
+	done
 
 test-all: system-deps install
 	$(PYTHON) -m pytest -n $(JOBS)

@@ -14,9 +14,9 @@ bar lines are then every 2 resp. 4 beats.
 Methods, each on the ``nmf`` transcription of the render:
 
 * ``both`` — librosa's DP beat tracker on the sum of the audio's spectral-flux onset envelope
-  and one made from the transcribed notes (what ``--tempo auto`` does);
+  and one made from the transcribed notes;
 * ``notes`` — the same tracker on the notes' envelope alone;
-* ``audio`` — the same tracker on the audio's envelope alone;
+* ``audio`` — the same tracker on the audio's envelope alone (what ``--tempo auto`` does);
 * ``madmom`` — madmom's RNN beat/downbeat activations + DBN (only when madmom imports).
 
 The notes of POP909 sit a constant offset after the file's beat grid (:func:`grid_offset`:

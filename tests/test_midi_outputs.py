@@ -18,7 +18,7 @@ from transcribe_cli.errors import MidiError, OutputError  # noqa: E402
 from transcribe_cli.fileio import atomic_write  # noqa: E402
 from transcribe_cli.midi import apply_sustain_pedal, read_midi, write_midi  # noqa: E402
 from transcribe_cli.notes import Note, sort_notes  # noqa: E402
-from transcribe_cli.outputs import FORMATS, format_for_path, read_notes, write_notes  # noqa: E402
+from transcribe_cli.outputs import FORMATS, NOTE_FORMATS, format_for_path, read_notes, write_notes  # noqa: E402
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 needs_real = pytest.mark.skipif(not (REAL / "stereo_sample.mid").exists(), reason="shared/data/real not available")
@@ -458,7 +458,7 @@ def test_json_layout_with_metadata(tmp_path):
     assert read_notes(path) == sort_notes(EXAMPLE[:2])
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", NOTE_FORMATS)
 def test_write_notes_dispatch_and_empty(tmp_path, fmt):
     path = tmp_path / f"out.{fmt}"
     write_notes([], path, fmt)

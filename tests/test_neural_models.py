@@ -16,6 +16,7 @@ from transcribe_cli.registry import get_registry
 
 #: every built-in neural model with a small architecture for fast tests
 SMALL = {
+    "piano": {"channels": 8, "front_channels": 4, "dilations": (1, 2)},
     "hppnet": {"preset": "tiny"},
     "onsets-frames": {"preset": "small"},
     "crnn": {"conv_channels": 4, "embedding": 32, "lstm_hidden": 16},
@@ -93,7 +94,7 @@ def test_forward_gives_the_declared_outputs(case, frames):
         probs = net(features(2, frames, bins))
     assert tuple(logits) == tuple(probs) == tuple(spec.outputs)
     for key, value in probs.items():
-        assert value.shape == (2, frames, neural.N_KEYS), key
+        assert value.shape == (2, frames, 1 if key == "pedal" else neural.N_KEYS), key
         assert torch.isfinite(value).all() and (value >= 0).all() and (value <= 1).all(), key
         torch.testing.assert_close(value, torch.sigmoid(logits[key]))
 
@@ -252,3 +253,59 @@ def test_pitchvis_windowed_inference_equals_one_pass(tmp_path):
         whole = net(transcriber.frontend(normalized[None]))["frame"][0].numpy()
     assert windowed.shape == whole.shape
     np.testing.assert_allclose(windowed, whole, atol=1e-4)
+
+
+def test_piano_context_is_its_receptive_field():
+    """``context_frames`` of the registered ``piano`` covers what one output frame sees."""
+    from transcribe_cli.models.piano import receptive_frames
+
+    spec = get_registry().model("piano")
+    assert spec.context_frames >= receptive_frames(spec.architecture["dilations"])
+    _, net, bins = make("piano", dict(spec.architecture))
+    net.eval()
+    x = features(1, 400, bins)
+    changed = x.clone()
+    changed[:, 200] += 3.0
+    with torch.no_grad():
+        before, after = net(x), net(changed)
+    reach = max(int(((before[k] - after[k]).abs().amax(dim=(0, 2)) > 0).nonzero().flatten().sub(200).abs().max())
+                for k in before)
+    assert reach <= spec.context_frames
+
+
+def test_piano_harmonic_conv_taps_sit_on_the_partials():
+    """The separable harmonic convolution equals its dense definition."""
+    from transcribe_cli.models.piano import HARMONIC_OFFSETS, HarmonicConv
+
+    torch.manual_seed(0)
+    conv = HarmonicConv(3, HARMONIC_OFFSETS)
+    x = torch.randn(1, 3, 5, 88)
+    z = conv.mix(x)
+    expected = torch.zeros_like(z) + conv.bias
+    for j, offset in enumerate(HARMONIC_OFFSETS):
+        shifted = torch.zeros_like(z)
+        lo, hi = max(0, -offset), min(88, 88 - offset)
+        shifted[..., lo:hi] = z[..., lo + offset : hi + offset]
+        expected += conv.taps[j] * shifted
+    torch.testing.assert_close(conv(x), expected)
+
+
+def test_piano_windowed_inference_equals_one_pass():
+    """Batch norm (not instance norm) and enough context: windows reproduce one pass at
+    every window seam (the recording's own two ends differ within the receptive field: one
+    pass zero-pads the hidden layers there, windows see the layers' response to silence)."""
+    from transcribe_cli.inference import compute_activations
+    from transcribe_cli.models.piano import receptive_frames
+
+    spec, net, _ = make("piano", SMALL["piano"])
+    net.eval()
+    frontend = get_registry().frontend("cqt").factory().eval()
+    rng = np.random.default_rng(0)
+    audio = (0.3 * rng.standard_normal(4 * 16000)).astype(np.float32)
+    edge = receptive_frames(SMALL["piano"]["dilations"])
+    windowed = compute_activations(audio, frontend, net, context_frames=spec.context_frames, window_frames=40,
+                                   batch_size=3, device=torch.device("cpu"))
+    with torch.no_grad():
+        whole = net(frontend(torch.from_numpy(audio)[None]))
+    for key, value in whole.items():
+        np.testing.assert_allclose(windowed[key][edge:-edge], value[0].numpy()[edge:-edge], atol=2e-4, err_msg=key)

@@ -390,7 +390,7 @@ def test_errors_stream_as_each_file_finishes(capsys):
     from transcribe_cli.batch import Job, JobResult
     from transcribe_cli.cli.progress import BatchReporter
 
-    reporter = BatchReporter(3)
+    reporter = BatchReporter(3, stream_errors=True)
     with reporter:
         reporter.update(JobResult(Job(Path("a.wav"), Path("a.mid")), "failed", error="a.wav is broken"))
         printed = capsys.readouterr().err  # before the batch has ended

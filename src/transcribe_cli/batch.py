@@ -48,6 +48,9 @@ class TranscriberConfig:
     plugins_dirs: tuple[str, ...] = ()
     threads: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: how the transcription is written (tempo, pedal, quantize, hands, side files):
+    #: a :class:`transcribe_cli.writing.OutputOptions`, ``None`` for the defaults
+    output: Any = None
 
     def build(self):
         from transcribe_cli.inference import Transcriber
@@ -95,7 +98,7 @@ def _init_worker(config: TranscriberConfig) -> None:
         _WORKER = exc
 
 
-def transcribe_job(transcriber: Any, job: Job, fmt: str, verbose: bool = False) -> JobResult:
+def transcribe_job(transcriber: Any, job: Job, fmt: str, verbose: bool = False, output: Any = None) -> JobResult:
     """Transcribe one file and write its output; errors become a failed result. What the
     pipeline logs meanwhile (warnings; with ``verbose`` also debug lines such as a decoder's
     stderr) is returned with the result instead of being printed."""
@@ -104,7 +107,7 @@ def transcribe_job(transcriber: Any, job: Job, fmt: str, verbose: bool = False) 
 
     from transcribe_cli.audio import load_audio
     from transcribe_cli.diagnostics import collect_warnings
-    from transcribe_cli.outputs import notes_text, write_notes
+    from transcribe_cli.outputs import notes_text
     from transcribe_cli.planning import is_stdout
 
     start = time.perf_counter()
@@ -112,15 +115,20 @@ def transcribe_job(transcriber: Any, job: Job, fmt: str, verbose: bool = False) 
     with collect_warnings(level) as said:
         try:
             audio = load_audio(job.source, transcriber.sample_rate)
-            notes = transcriber.transcribe_audio(audio)
+            from transcribe_cli.writing import OutputOptions, transcribe_full, write_transcription
+
+            output = output or OutputOptions()
+            transcription = transcribe_full(transcriber, audio, output.pedal)
+            notes = transcription.notes
             metadata = {"source": str(job.source), **transcriber.describe()} if fmt == "json" else None
             if is_stdout(job.target):
                 import sys
 
-                sys.stdout.write(notes_text(notes, fmt, metadata=metadata))
+                sys.stdout.write(notes_text(notes, fmt, metadata=metadata, pedals=transcription.pedals))
                 sys.stdout.flush()
             else:
-                write_notes(notes, job.target, fmt, metadata=metadata)
+                write_transcription(transcription, job.target, fmt, output, metadata=metadata, audio=audio,
+                                    sample_rate=transcriber.sample_rate)
         except TranscribeError as exc:
             return JobResult(job, "failed", seconds=time.perf_counter() - start, error=str(exc),
                              warnings=tuple(said), detail=traceback.format_exc())
@@ -135,10 +143,10 @@ def transcribe_job(transcriber: Any, job: Job, fmt: str, verbose: bool = False) 
     )
 
 
-def _work(job: Job, fmt: str, verbose: bool = False) -> JobResult:
+def _work(job: Job, fmt: str, verbose: bool = False, output: Any = None) -> JobResult:
     if isinstance(_WORKER, BaseException):
         return JobResult(job, "failed", error=f"worker could not start: {_WORKER}")
-    return transcribe_job(_WORKER, job, fmt, verbose)
+    return transcribe_job(_WORKER, job, fmt, verbose, output)
 
 
 def _remove_partial_outputs(jobs: Iterable[Job]) -> None:
@@ -182,12 +190,12 @@ def run_jobs(
         if workers == 1:
             transcriber = transcriber or config.build()
             for job in todo:
-                done(transcribe_job(transcriber, job, fmt, verbose))
+                done(transcribe_job(transcriber, job, fmt, verbose, config.output))
             return results
 
         config = TranscriberConfig(**{**asdict(config), "threads": config.threads or threads_per_worker(workers)})
         run_in_processes(
-            todo, partial(_work, fmt=fmt, verbose=verbose), workers=workers, initializer=_init_worker,
+            todo, partial(_work, fmt=fmt, verbose=verbose, output=config.output), workers=workers, initializer=_init_worker,
             initargs=(config,), on_result=done,
             crashed=lambda job, exc: JobResult(job, "failed", error=f"worker crashed: {type(exc).__name__}: {exc}"),
         )

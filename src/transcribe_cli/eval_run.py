@@ -132,12 +132,25 @@ def with_suffix(stem: PurePosixPath, suffix: str) -> PurePosixPath:
     return stem.with_name(stem.name + suffix)
 
 
-def decode_with(transcriber: Any, activations: Mapping[str, Any], overrides: Mapping[str, Any]) -> list[Note]:
-    """Decode ``activations`` with the transcriber's decoder options updated by ``overrides``."""
+def decode_with(
+    transcriber: Any, activations: Mapping[str, Any], overrides: Mapping[str, Any], *, extend_pedal: bool = False
+) -> list[Note]:
+    """Decode ``activations`` with the transcriber's decoder options updated by ``overrides``.
+
+    With ``extend_pedal`` (the references are extended over the sustain pedal, the MAESTRO
+    convention) a model that predicts the pedal has its key-release notes extended over the
+    pedal it predicted, so both sides follow one convention."""
     if not overrides:
-        return transcriber.decode(activations)
-    options = {**transcriber.decoder_options, **overrides}
-    return transcriber.decode_fn(dict(activations), transcriber.frontend_spec.frame_rate, **options)
+        notes = transcriber.decode(activations)
+    else:
+        options = {**transcriber.decoder_options, **overrides}
+        notes = transcriber.decode_fn(dict(activations), transcriber.frontend_spec.frame_rate, **options)
+    pedals = transcriber.decode_pedals(activations) if extend_pedal and hasattr(transcriber, "decode_pedals") else []
+    if pedals:
+        from transcribe_cli.midi import extend_over_pedal
+
+        notes = extend_over_pedal(notes, pedals)
+    return notes
 
 
 def check_grid(transcriber: Any, grid: Sequence[Mapping[str, Any]]) -> None:
@@ -233,9 +246,10 @@ class Worker:
             audio_seconds = len(audio) / transcriber.sample_rate
             start = time.perf_counter()
             activations = transcriber.activations(audio)
-            decodings = [decode_with(transcriber, activations, entry.grid[0])]
+            extend = self.settings.sustain_pedal
+            decodings = [decode_with(transcriber, activations, entry.grid[0], extend_pedal=extend)]
             seconds = time.perf_counter() - start
-            decodings += [decode_with(transcriber, activations, point) for point in entry.grid[1:]]
+            decodings += [decode_with(transcriber, activations, point, extend_pedal=extend) for point in entry.grid[1:]]
             del activations
         if self.settings.save_midi is not None and entry.estimates is None:
             from transcribe_cli.outputs import write_notes

@@ -33,19 +33,6 @@ PEAK_LEVEL = 0.9
 SILENCE_PEAK = 1e-6
 
 
-def extend_over_pedal(notes: list[Note], pedals: list[Pedal]) -> list[Note]:
-    """Key-release ``notes`` extended over the sustain ``pedals`` (the MAESTRO convention,
-    :func:`transcribe_cli.midi.apply_sustain_pedal`)."""
-    from transcribe_cli.midi import apply_sustain_pedal
-    from transcribe_cli.notes import sort_notes
-
-    if not pedals:
-        return list(notes)
-    events = [(p.onset, 127) for p in pedals] + [(p.offset, 0) for p in pedals]
-    raw = [(n.onset, n.offset, n.pitch, n.velocity) for n in notes]
-    return sort_notes(Note(a, b, p, v) for a, b, p, v in apply_sustain_pedal(raw, sorted(events)))
-
-
 def select_device(name: str = "auto"):
     """``auto`` → CUDA when available, else CPU; ``cuda`` fails clearly without a GPU."""
     import torch
@@ -315,6 +302,8 @@ class Transcriber:
         notes = self.decode(activations)
         pedals = self.decode_pedals(activations) if pedal != "none" else []
         if pedal == "extend":
+            from transcribe_cli.midi import extend_over_pedal
+
             return Transcription(extend_over_pedal(notes, pedals), [], extended=True)
         return Transcription(notes, pedals)
 

@@ -13,7 +13,8 @@ finishes, so the record survives a crash, a kill or a preempted cluster node::
 ``output`` is relative to the output folder (the folder can move); ``key`` is the input's
 shard key (:mod:`transcribe_cli.sharding`); ``seconds`` is the time spent on the file
 (read, transcribe, write). The model fields (model, decoder, their options, frontend,
-weights and the weights' sha256, format, package version) say exactly what produced it.
+weights and the weights' sha256, format, the writing options such as tempo and quantize,
+package version) say exactly what produced it.
 
 Writers: only the process that runs the batch writes (workers and Ray actors report back to
 it); each line is one ``O_APPEND`` write under an exclusive ``lockf`` lock and is fsynced,
@@ -23,8 +24,10 @@ filesystem. A line cut short by a crash is ignored when reading.
 
 ``--resume`` (:meth:`RunManifest.split_done`) skips a file when the latest line for its
 output, in any manifest of the folder (so re-sharding still resumes), says ``ok``, was made
-by the same model, decoder, options, weights hash and format, from an input of the same size,
-and the output is still there and parses (:func:`transcribe_cli.outputs.read_notes`).
+by the same model, decoder, options, weights hash, format and writing options, from an input
+of the same size, and the output is still there and parses
+(:func:`transcribe_cli.outputs.read_notes`; MusicXML and PNG outputs: a non-empty file).
+The package version is recorded but not compared, so an upgrade does not redo a collection.
 Everything else is transcribed again.
 """
 
@@ -50,7 +53,8 @@ __all__ = ["MANIFEST_STEM", "MATCHED_FIELDS", "RunManifest", "manifest_files", "
 
 MANIFEST_STEM = "transcribe-manifest"
 #: Identity fields that must be equal for ``--resume`` to keep an earlier output.
-MATCHED_FIELDS = ("model", "model_options", "frontend", "decoder", "decoder_options", "weights_sha256", "format")
+MATCHED_FIELDS = ("model", "model_options", "frontend", "decoder", "decoder_options", "weights_sha256", "format",
+                  "output_options")
 
 
 def manifest_path(folder: Path, shard: Shard | None = None) -> Path:
@@ -63,9 +67,10 @@ def manifest_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob(f"{MANIFEST_STEM}*.jsonl") if p.is_file())
 
 
-def run_identity(transcriber: Any, fmt: str) -> dict[str, Any]:
+def run_identity(transcriber: Any, fmt: str, output: Any = None) -> dict[str, Any]:
     """What produces the outputs: model, decoder, options, weights and their sha256, format,
-    version (JSON-normalised, so it compares equal to what a manifest reads back)."""
+    the writing options (``output``: tempo, quantize, pedal, ...; a NamedTuple) and the
+    version, JSON-normalised so it compares equal to what a manifest reads back."""
     from transcribe_cli.hub import file_digest
 
     described = transcriber.describe()
@@ -79,6 +84,7 @@ def run_identity(transcriber: Any, fmt: str) -> dict[str, Any]:
         "weights": weights,
         "weights_sha256": file_digest(weights) if weights and Path(weights).is_file() else None,
         "format": fmt,
+        "output_options": output._asdict() if hasattr(output, "_asdict") else output,
         "transcribe_cli": described.get("transcribe_cli"),
     }
     return json.loads(json.dumps(identity, sort_keys=True, default=str))
@@ -114,9 +120,13 @@ def _input_bytes(path: Path) -> int | None:
 
 
 def _output_parses(path: Path) -> bool:
+    """The output reads back as a note list (MIDI, CSV, JSON); a MusicXML or PNG output,
+    which holds none to read, must be a non-empty file."""
     from transcribe_cli.errors import TranscribeError
-    from transcribe_cli.outputs import read_notes
+    from transcribe_cli.outputs import NOTE_FORMATS, note_file_format, read_notes
 
+    if note_file_format(path) not in NOTE_FORMATS:
+        return path.is_file() and path.stat().st_size > 0
     try:
         read_notes(path)
     except (TranscribeError, OSError, ValueError):

@@ -280,6 +280,16 @@ def read_midi(path: str | os.PathLike[str], *, sustain_pedal: bool = True, inclu
     return sort_notes(notes)
 
 
+def extend_over_pedal(notes: list[Note], pedals: list[Pedal]) -> list[Note]:
+    """Key-release ``notes`` extended over the sustain ``pedals`` (the MAESTRO convention,
+    :func:`apply_sustain_pedal`)."""
+    if not pedals:
+        return list(notes)
+    events = [(p.onset, 127) for p in pedals] + [(p.offset, 0) for p in pedals]
+    raw = [(n.onset, n.offset, n.pitch, n.velocity) for n in notes]
+    return sort_notes(Note(a, b, p, v) for a, b, p, v in apply_sustain_pedal(raw, sorted(events)))
+
+
 def apply_sustain_pedal(
     notes: Sequence[tuple[float, float, int, int]],
     pedal: Sequence[tuple[float, int]],

@@ -24,19 +24,24 @@ import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import MidiError, OutputError
 from .fileio import atomic_write
-from .notes import Note, sort_notes
+from .notes import Note, Pedal, sort_notes
+
+if TYPE_CHECKING:
+    from .tempo import TempoMap
 
 __all__ = ["CSV_HEADER", "FORMATS", "TIME_DECIMALS", "format_for_path", "note_file_format", "notes_text", "read_notes", "write_notes"]
 
-FORMATS: tuple[str, ...] = ("mid", "csv", "json")
+FORMATS: tuple[str, ...] = ("mid", "csv", "json", "musicxml", "png")
+#: Formats that :func:`read_notes` reads back (musicxml and png are for people).
+NOTE_FORMATS: tuple[str, ...] = ("mid", "csv", "json")
 CSV_HEADER: tuple[str, ...] = ("onset", "offset", "pitch", "velocity")
 TIME_DECIMALS = 4
 
-_SUFFIXES = {".mid": "mid", ".midi": "mid", ".csv": "csv", ".json": "json"}
+_SUFFIXES = {".mid": "mid", ".midi": "mid", ".csv": "csv", ".json": "json", ".musicxml": "musicxml", ".png": "png"}
 _MIN_DURATION = 10.0**-TIME_DECIMALS
 
 
@@ -64,11 +69,15 @@ def write_notes(
     *,
     metadata: Mapping[str, Any] | None = None,
     tempo: float = 120.0,
+    pedals: Iterable[Pedal] = (),
+    tempo_map: TempoMap | None = None,
 ) -> None:
     """Write ``notes`` to ``path`` in ``fmt`` (inferred from the suffix when None).
 
     ``metadata`` (JSON-serialisable; other values are written with ``str``) is stored in
-    JSON files only; ``tempo`` only affects MIDI files.
+    JSON files only; ``tempo`` and ``tempo_map`` only affect MIDI files; ``pedals`` are
+    CC64 events in MIDI and a ``"pedals"`` list in JSON (CSV holds notes only). musicxml
+    and png go through :func:`transcribe_cli.writing.write_transcription`.
     """
     fmt = format_for_path(path) if fmt is None else fmt.lower().lstrip(".")
     if fmt == "midi":
@@ -78,14 +87,22 @@ def write_notes(
     if fmt == "mid":
         from .midi import write_midi
 
-        write_midi(notes, path, tempo=tempo)
+        write_midi(notes, path, tempo=tempo, pedals=pedals, tempo_map=tempo_map)
         return
-    text = notes_text(notes, fmt, metadata=metadata)
+    if fmt in ("musicxml", "png"):
+        from .notes import Transcription
+        from .writing import write_transcription
+
+        write_transcription(Transcription(list(notes), list(pedals)), Path(path), fmt)
+        return
+    text = notes_text(notes, fmt, metadata=metadata, pedals=pedals)
     with atomic_write(path, "w", newline="") as handle:
         handle.write(text)
 
 
-def notes_text(notes: Iterable[Note], fmt: str, *, metadata: Mapping[str, Any] | None = None) -> str:
+def notes_text(
+    notes: Iterable[Note], fmt: str, *, metadata: Mapping[str, Any] | None = None, pedals: Iterable[Pedal] = ()
+) -> str:
     """The CSV or JSON note list ``write_notes`` writes, as text (e.g. for stdout)."""
     rows = [_rounded(n) for n in sort_notes(notes)]
     if fmt == "csv":
@@ -101,6 +118,9 @@ def notes_text(notes: Iterable[Note], fmt: str, *, metadata: Mapping[str, Any] |
     if metadata is not None:
         document["metadata"] = dict(metadata)
     document["notes"] = [dict(zip(CSV_HEADER, row, strict=True)) for row in rows]
+    pedal_list = sorted(pedals, key=lambda p: (p.onset, p.offset))
+    if pedal_list:
+        document["pedals"] = [{"onset": _round_time(p.onset), "offset": _round_time(p.offset)} for p in pedal_list]
     return json.dumps(document, indent=1, default=str, allow_nan=False) + "\n"
 
 
@@ -110,6 +130,8 @@ def read_notes(path: str | os.PathLike[str], *, sustain_pedal: bool = True) -> l
     ``sustain_pedal`` applies to MIDI files (see :func:`transcribe_cli.midi.read_midi`).
     """
     fmt = format_for_path(path)
+    if fmt not in NOTE_FORMATS:
+        raise MidiError(f"{path} is a {fmt} file, which holds no note list to read back", "pass a .mid, .csv or .json file")
     if fmt == "mid":
         from .midi import read_midi
 

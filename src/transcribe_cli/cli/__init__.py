@@ -94,6 +94,9 @@ def build_app(plugins_dirs: list[str] | tuple[str, ...] = ()) -> typer.Typer:
     from transcribe_cli.cli import export as export_cli
 
     export_cli.register(app)
+    from transcribe_cli.cli import show as show_cli
+
+    show_cli.register(app)
 
     registry = get_registry(plugins_dirs)
     hook = registry.loaded.pm.hook.register_commands

@@ -211,7 +211,8 @@ def eval_command(
         help="Metric the sweep maximises: note_f1 (onset_f1), note_offset_f1, note_offset_velocity_f1, "
              "frame_f1, ...")] = "note_f1",
     sustain_pedal: Annotated[bool, typer.Option(
-        "--sustain-pedal/--no-sustain-pedal", help="Extend reference offsets over the sustain pedal (MAESTRO papers).")]
+        "--sustain-pedal/--no-sustain-pedal", help="Extend reference offsets over the sustain pedal (MAESTRO papers); models "
+        "that predict the pedal are extended over their own pedal. --no-sustain-pedal scores key-release ends.")]
     = True,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Recordings transcribed in parallel.")] = 1,

@@ -17,9 +17,10 @@ class BatchReporter:
     error and warnings are printed as it finishes, above the bar; with ``verbose`` also the
     traceback of a failure and what its decoders printed."""
 
-    def __init__(self, total: int, *, quiet: bool = False, verbose: bool = False):
+    def __init__(self, total: int, *, quiet: bool = False, verbose: bool = False, stream_errors: bool = False):
         self.total = total
         self.verbose = verbose
+        self.stream_errors = stream_errors  # False: the caller reports failures itself (eval)
         self.results: list[Any] = []
         self.progress = Progress(
             TextColumn("[bold]transcribing"),
@@ -46,11 +47,12 @@ class BatchReporter:
 
         self.results.append(result)
         source = str(result.job.source)
-        for message in result.warnings:
+        for message in getattr(result, "warnings", ()):
             warn(message if source in message else f"{source}: {message}")
-        if result.status == "failed":
-            if self.verbose and result.detail:
-                err.print(result.detail.rstrip(), markup=False, highlight=False)
+        if result.status == "failed" and self.stream_errors:
+            detail = getattr(result, "detail", None)
+            if self.verbose and detail:
+                err.print(detail.rstrip(), markup=False, highlight=False)
             message = result.error or "failed"
             error(message if source in message else f"{source}: {message}")
         self.progress.update(self.task, advance=1, current=result.job.source.name)

