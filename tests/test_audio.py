@@ -200,7 +200,7 @@ def test_ffmpeg_and_libsndfile_paths_agree_on_multichannel_pcm(tmp_path):
     path = tmp_path / "six.wav"
     sf.write(str(path), data, 22050, subtype="PCM_16")
     via_sf, rate_sf = audio_mod._decode_soundfile(path)
-    via_av, rate_av = audio_mod._decode_av(path)
+    via_av, rate_av = audio_mod._decode_av(path)[:2]
     assert rate_sf == rate_av == 22050
     np.testing.assert_allclose(via_av, via_sf, atol=1e-6)
     np.testing.assert_allclose(via_sf, data.mean(axis=1), atol=1e-4)

@@ -73,7 +73,7 @@ def render(
 
 def expected(notes: list[tuple[int, int, int, float]], rate: float = RATE) -> list[Note]:
     return sort_notes(
-        Note(s / rate, e / rate, 21 + k, int(np.clip(round(1 + 126 * np.float32(v)), 1, 127)))
+        Note(s / rate, e / rate, 21 + k, int(np.clip(round(127 * float(np.float32(v))), 1, 127)))
         for k, s, e, v in notes
     )
 
@@ -170,7 +170,7 @@ def reference_onset_peaks(acts, rate, thr=0.5, fthr=0.5, othr=0.5, window=2, con
             end = min([end] + [u for u in offsets if u > c][:1])
             if i + 1 < len(kept):
                 end = min(end, kept[i + 1][0])
-            v = round(1 + 126 * float(vel[t, k])) if vel is not None else 64
+            v = max(1, min(127, round(127 * float(vel[t, k])))) if vel is not None else 64
             out.append(Note(t / rate, end / rate, 21 + k, int(np.clip(v, 1, 127))))
     return sort_notes(out)
 
@@ -191,7 +191,7 @@ def reference_onsets_frames(acts, rate, thr=0.5, fthr=0.5):
                 if onsets[end, k]:
                     samples.append(float(vel[end, k]) if vel is not None else 0.0)
                 end += 1
-            v = round(1 + 126 * float(np.mean(samples))) if vel is not None else 64
+            v = max(1, min(127, round(127 * float(np.mean(samples))))) if vel is not None else 64
             out.append(Note(t / rate, end / rate, 21 + k, int(np.clip(v, 1, 127))))
     return sort_notes(out)
 
@@ -211,7 +211,7 @@ def reference_frame_threshold(acts, rate, threshold=0.5, median=3, gap=0, min_du
                 merged.append([s, e])
         for s, e in merged:
             if (e - s) / rate >= min_duration:
-                v = round(1 + 126 * float(vel[s, k])) if vel is not None else 64
+                v = max(1, min(127, round(127 * float(vel[s, k])))) if vel is not None else 64
                 out.append(Note(s / rate, e / rate, 21 + k, int(np.clip(v, 1, 127))))
     return sort_notes(out)
 
@@ -265,8 +265,8 @@ def test_velocity_option_used_without_velocity_activation():
 
 
 def test_velocity_mapping():
-    v = np.array([0.0, 0.5, 1.0, 1 / 126, -0.5, 2.0])
-    assert common.velocity_to_midi(v).tolist() == [1, 64, 127, 2, 1, 127]
+    v = np.array([0.0, 0.5, 1.0, 1 / 127, 2 / 127, -0.5, 2.0])
+    assert common.velocity_to_midi(v).tolist() == [1, 64, 127, 1, 2, 1, 127]
 
 
 def test_onsets_frames_velocity_is_mean_over_onset_frames():
@@ -275,7 +275,7 @@ def test_onsets_frames_velocity_is_mean_over_onset_frames():
     acts["velocity"][10:13, 30] = [0.2, 0.4, 0.6]
     acts["velocity"][13:30, 30] = 1.0  # not onset frames: ignored
     (note,) = onsets_frames(acts, RATE)
-    assert note.velocity == round(1 + 126 * 0.4)
+    assert note.velocity == round(127 * 0.4)
     assert (note.onset, note.offset) == (10 / RATE, 30 / RATE)
 
 
@@ -283,7 +283,7 @@ def test_frame_threshold_velocity_from_activation():
     acts = {"frame": np.zeros((40, KEYS), np.float32)}
     acts["frame"][5:15, 10] = np.linspace(0.6, 1.0, 10)
     (note,) = frame_threshold(acts, RATE, velocity_from_activation=True)
-    assert note.velocity == round(1 + 126 * 0.8)
+    assert note.velocity == round(127 * 0.8)
 
 
 # -------------------------------------------------------- onset-peaks specifics
@@ -362,7 +362,7 @@ def test_reonset_splits_held_note(name):
     notes = DECODERS[name](acts, RATE)
     assert as_tuples(notes) == [
         (10 / RATE, 35 / RATE, 61, 64),
-        (35 / RATE, 60 / RATE, 61, 96),
+        (35 / RATE, 60 / RATE, 61, 95),  # round(127 * 0.75)
     ]
 
 
@@ -693,13 +693,14 @@ def hour_of_activations(rate: float = RATE, seconds: float = 3600.0, seed: int =
 
 
 def test_one_hour_decodes_in_seconds():
+    """CPU time of this process, not wall time: other load on shared cores cannot fail it."""
     acts = hour_of_activations()
     assert acts["frame"].shape == (180_000, KEYS)
     timings = {}
     for name, decode in DECODERS.items():
-        start = time.perf_counter()
+        start = time.process_time()
         notes = decode(acts, RATE)
-        timings[name] = time.perf_counter() - start
+        timings[name] = time.process_time() - start
         assert len(notes) > 20_000
-    print("decode 1 h (180000 x 88):", {k: f"{v:.2f}s" for k, v in timings.items()})
+    print("decode 1 h (180000 x 88), CPU s:", {k: f"{v:.2f}s" for k, v in timings.items()})
     assert max(timings.values()) < 10.0, timings

@@ -146,7 +146,7 @@ def test_onsets_offsets_and_velocities():
     assert np.flatnonzero(onsets[:, 60 - 21]).tolist() == [1, 2, 3]
     assert np.flatnonzero(onsets[:, 62 - 21]).tolist() == [3]  # width capped by the note's length
     offsets = notes_to_offsets(notes, 10.0, 8)
-    assert np.flatnonzero(offsets[:, 60 - 21]).tolist() == [4]  # last sounding frame
+    assert np.flatnonzero(offsets[:, 60 - 21]).tolist() == [5]  # the end frame (first silent one)
     velocity = notes_to_velocity(notes, 10.0, 8)
     assert velocity[1, 60 - 21] == pytest.approx(1.0) and velocity[1, 64 - 21] == pytest.approx(1 / 127)
     assert velocity.sum() == pytest.approx(1.0 + 64 / 127 + 1 / 127)

@@ -309,3 +309,18 @@ def test_piano_windowed_inference_equals_one_pass():
         whole = net(frontend(torch.from_numpy(audio)[None]))
     for key, value in whole.items():
         np.testing.assert_allclose(windowed[key][edge:-edge], value[0].numpy()[edge:-edge], atol=2e-4, err_msg=key)
+
+
+@pytest.mark.parametrize("name", ["hppnet", "piano"])
+def test_bundled_checkpoints_run_with_their_own_tuned_decoder_options(name):
+    """The registered spec carries the decoder options tuned into its bundled checkpoint
+    (cheap to read for --help and `models info`), and the transcriber uses them."""
+    from transcribe_cli.hub import bundled_path
+    from transcribe_cli.inference import Transcriber
+
+    spec = get_registry().model(name)
+    meta = torch.load(bundled_path(spec.weights.bundled), map_location="cpu", weights_only=True)["meta"]
+    assert dict(spec.decoder_options) == meta["decoder_options"]
+    transcriber = Transcriber(name, device="cpu")
+    for key, value in meta["decoder_options"].items():
+        assert transcriber.decoder_options[key] == value

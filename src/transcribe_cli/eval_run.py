@@ -52,6 +52,7 @@ class EvalSettings:
     sustain_pedal: bool = True  # extend reference offsets over the sustain pedal
     save_midi: Path | None = None  # write each transcription to save_midi/<entry>/<item>.mid
     keep_notes: bool = False  # return reference and estimated notes (for plots)
+    max_seconds: float = 0.0  # score only the first max_seconds of each recording; 0 = whole files
 
 
 @dataclass(frozen=True)
@@ -212,13 +213,19 @@ class Worker:
         key = (item.name, sample_rate)
         if self._audio[0] != key:
             self._audio = (None, None)  # free the previous recording first
-            self._audio = (key, load_audio(item.audio_path, sample_rate))
+            audio = load_audio(item.audio_path, sample_rate)
+            if self.settings.max_seconds > 0:
+                audio = audio[: int(round(self.settings.max_seconds * sample_rate))].copy()
+            self._audio = (key, audio)
         return self._audio[1]
 
     def reference(self, item: Any) -> list[Note]:
         key = (item.name, self.settings.sustain_pedal)
         if self._reference[0] != key:
-            self._reference = (key, list(item.notes(sustain_pedal=self.settings.sustain_pedal)))
+            from transcribe_cli.notes import clip_notes
+
+            notes = list(item.notes(sustain_pedal=self.settings.sustain_pedal))
+            self._reference = (key, clip_notes(notes, self.settings.max_seconds))
         return self._reference[1]
 
     def run(self, job: EvalJob) -> FileResult:

@@ -22,8 +22,8 @@ so several processes appending to one file never interleave, and every shard of 
 run has its own file besides, which keeps nodes from sharing one file over a network
 filesystem. A line cut short by a crash is ignored when reading.
 
-``--resume`` (:meth:`RunManifest.split_done`) skips a file when the latest line for its
-output, in any manifest of the folder (so re-sharding still resumes), says ``ok``, was made
+``--resume`` (:meth:`RunManifest.split_done`) skips a file when the last finished line for
+its output, in any manifest of the folder (so re-sharding still resumes), says ``ok``, was made
 by the same model, decoder, options, weights hash, format and writing options, from an input
 of the same size, and the output is still there and parses
 (:func:`transcribe_cli.outputs.read_notes`; MusicXML and PNG outputs: a non-empty file).
@@ -180,7 +180,10 @@ class RunManifest:
             return [], jobs
         latest: dict[str, dict[str, Any]] = {}
         for record in read_manifests(self.folder):
-            latest[record["output"]] = record  # files and lines are in order: later wins
+            # the last finished wins (ISO UTC times sort as text); lines of one file are in order
+            earlier = latest.get(record["output"])
+            if earlier is None or str(record.get("finished", "")) >= str(earlier.get("finished", "")):
+                latest[record["output"]] = record
         done, todo = [], []
         for job in jobs:
             record = latest.get(self.relative(job.target))

@@ -7,8 +7,9 @@ at the mir_eval boundary (:mod:`transcribe_cli.evaluation`).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Sequence
 
 PIANO_LOWEST = 21  # A0
 PIANO_KEYS = 88
@@ -63,3 +64,14 @@ class Transcription:
     notes: list[Note]
     pedals: list[Pedal] = field(default_factory=list)
     extended: bool = False
+
+
+def clip_notes(notes: Sequence[Note], seconds: float) -> list[Note]:
+    """Notes starting before ``seconds``, their offsets cut at ``seconds``."""
+    if seconds <= 0:
+        return list(notes)
+    out = []
+    for note in notes:
+        if note.onset < seconds:
+            out.append(dataclasses.replace(note, offset=seconds) if note.offset > seconds else note)
+    return out

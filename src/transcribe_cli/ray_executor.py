@@ -1,7 +1,8 @@
 """``--executor ray``: a batch transcribed by a pool of Ray actors, on one machine or a cluster.
 
-The file list becomes a Ray Dataset (one file per block, so a retry redoes one file) that
-``map_batches`` sends through an actor pool: each actor builds the model once, like a
+The file list becomes a Ray Dataset (one file per block, and one block in an actor at a
+time, so a retry redoes one file) that ``map_batches`` sends through an actor pool of
+``--jobs`` actors (as many start as the cluster has room for): each builds the model once, like a
 ``--jobs`` worker, and calls :func:`transcribe_cli.batch.transcribe_job` per file, which
 writes the output atomically from the actor. Only a one-row result per file comes back to
 this process, which reports it and appends it to the run manifest, so the outputs and the
@@ -10,7 +11,8 @@ manifest are exactly those of the local executor.
 Failures: an actor that dies (killed, out of memory, node lost) is restarted by Ray and the
 file it had in hand is retried, up to :data:`TASK_RETRIES` times; a retried file is written
 again to the same path with the same bytes, so nothing is lost or duplicated. A file that
-kills its worker every time is reported as failed, and the rest of the batch goes on.
+kills its worker every time is reported as failed ("lost on Ray"), and the rest of the batch
+goes on (both tested in ``tests/test_ray_executor.py``).
 
 Every node must have transcribe-cli (and the model's weights, or a way to fetch them)
 installed, and see the inputs and the output folder under the same paths (a shared

@@ -20,7 +20,7 @@ import typer
 from transcribe_cli.cli.console import STATE, error, info, out
 from transcribe_cli.errors import OptionError, OutputError, TranscribeError
 
-DEFAULT_MODEL = "nmf"
+DEFAULT_MODEL = "piano"
 #: Failed files listed per entry before "... and N more".
 MAX_FAILURE_LINES = 20
 
@@ -214,6 +214,8 @@ def eval_command(
         "--sustain-pedal/--no-sustain-pedal", help="Extend reference offsets over the sustain pedal (MAESTRO papers); models "
         "that predict the pedal are extended over their own pedal. --no-sustain-pedal scores key-release ends.")]
     = True,
+    seconds: Annotated[float, typer.Option(
+        "--seconds", min=0.0, help="Score only the first N seconds of each recording (0 = whole files).")] = 0.0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Recordings transcribed in parallel.")] = 1,
     json_path: Annotated[Optional[Path], typer.Option(
@@ -285,7 +287,8 @@ def eval_command(
     info(f"evaluating {', '.join(e.label for e in entries)} on {len(items)} recording(s) of {dataset}"
          + (f" ({split})" if split else ""))
 
-    settings = EvalSettings(sustain_pedal=sustain_pedal, save_midi=save_midi, keep_notes=plot is not None)
+    settings = EvalSettings(sustain_pedal=sustain_pedal, save_midi=save_midi, keep_notes=plot is not None,
+                            max_seconds=seconds)
     jobs_list = plan(items, entries)
     with BatchReporter(len(jobs_list), quiet=STATE.quiet) as reporter:
         results = run_evaluation(
@@ -312,6 +315,7 @@ def eval_command(
         "options": ds_options,
         "recordings": len(items),
         "sustain_pedal": sustain_pedal,
+        "seconds": seconds,
     }
     sweep_info = {"options": _swept_values(entries), "metric": metric} if sweeps else None
     if json_path is not None:

@@ -12,7 +12,7 @@ import typer
 from transcribe_cli.cli.console import STATE, err, error, info, out
 from transcribe_cli.errors import TranscribeError
 
-DEFAULT_MODEL = "nmf"
+DEFAULT_MODEL = "piano"
 
 
 def _format(fmt: Optional[str], output: Optional[str]) -> str:
@@ -116,7 +116,7 @@ def run(
         "if their output still parses.")] = False,
     executor: Annotated[str, typer.Option(
         "--executor", help="local (--jobs worker processes) or ray (--jobs Ray actors, on a cluster with "
-        "--ray-address; pip install 'transcribe-cli[ray]').")] = "local",
+        "--ray-address; needs Ray: pip install 'transcribe-cli\\[ray]').")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(
         "--ray-address", help="Ray cluster: auto, HEAD:6379 or ray://HEAD:10001 (default: $RAY_ADDRESS, "
         "else a new local one).")] = None,

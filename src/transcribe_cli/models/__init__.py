@@ -28,6 +28,7 @@ from ..specs import ModelSpec, WeightsSource
 
 NMF_TEMPLATES = "transcribe_cli:data/nmf_piano_cqt.npz"
 HPPNET_WEIGHTS = "transcribe_cli:data/hppnet_tiny_synth.pt"
+PIANO_WEIGHTS = "transcribe_cli:data/piano_synth.pt"
 
 #: Model options of ``nmf`` (``--option model.KEY=VALUE``); the defaults are the settings the
 #: bundled templates were tuned with (``meta["settings"]`` of the .npz; a test keeps them equal).
@@ -124,6 +125,8 @@ PIANO_ARCHITECTURE: dict[str, Any] = {"channels": 32, "front_channels": 8, "dila
 #: frames of context each side of a ``piano`` window: its receptive field
 #: (``models.piano.receptive_frames`` of the default dilations, + 1; a test keeps them equal)
 PIANO_CONTEXT_FRAMES = 72
+#: decoder options tuned into the bundled piano checkpoint (its ``meta["decoder_options"]``; a test keeps them equal)
+PIANO_DECODER_OPTIONS: dict[str, Any] = {"onset_threshold": 0.2}
 #: decoder options tuned into the bundled hppnet checkpoint (its ``meta["decoder_options"]``; a
 #: test keeps them equal), so ``--model hppnet`` decodes as the checkpoint was tuned
 HPPNET_DECODER_OPTIONS: dict[str, Any] = {"onset_threshold": 0.3}
@@ -154,6 +157,9 @@ NEURAL_SPECS: tuple[ModelSpec, ...] = (
         outputs=("onset", "frame", "offset", "velocity", "pedal"),
         context_frames=PIANO_CONTEXT_FRAMES,
         audio_normalization="loudness",
+        # trained 95 min on one CPU core on rendered piano (model_cards/piano.md; configs/piano-synth-cpu.yaml)
+        weights=WeightsSource(bundled=PIANO_WEIGHTS),
+        decoder_options=PIANO_DECODER_OPTIONS,
         train_defaults={"learning_rate": 2e-3, "sustain_pedal": False},
     ),
     _neural_spec(

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from transcribe_cli.notes import Note
+from transcribe_cli.notes import Note, clip_notes  # noqa: F401  (clip_notes: part of this module's API)
 
 #: The option each built-in decoder's threshold tuning sweeps.
 TUNED_OPTION = {"onset-peaks": "onset_threshold", "onsets-frames": "onset_threshold", "frame-threshold": "threshold"}
@@ -41,17 +41,6 @@ class ValidationResult:
     metrics: dict[str, float]  # mean over files
     decoder_options: dict[str, Any]  # the options that produced them
     per_threshold: dict[float, float] = field(default_factory=dict)  # tuned value -> mean metric
-
-
-def clip_notes(notes: Sequence[Note], seconds: float) -> list[Note]:
-    """Notes starting before ``seconds``, their offsets cut at ``seconds``."""
-    if seconds <= 0:
-        return list(notes)
-    out = []
-    for note in notes:
-        if note.onset < seconds:
-            out.append(dataclasses.replace(note, offset=seconds) if note.offset > seconds else note)
-    return out
 
 
 def load_validation_set(
