@@ -67,7 +67,7 @@ def test_formats(cli, tone_wav, tmp_path):
     assert cli(tone_wav, "-o", out).exit_code == 0
     payload = json.loads(out.read_text())
     assert [n["pitch"] for n in payload["notes"]] == [69]
-    assert payload["metadata"]["model"] == "nmf"
+    assert payload["metadata"]["model"] == "piano"  # the default model
     csv_out = tmp_path / "as-csv.txt"
     assert cli(tone_wav, "-o", f"{tmp_path / 'dir'}/", "--format", "csv").exit_code == 0  # a folder: trailing /
     assert (tmp_path / "dir" / "tone.csv").exists()

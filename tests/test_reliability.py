@@ -182,7 +182,8 @@ def _not_audio(tmp_path: Path) -> Path:
 
 
 def test_option_hint_shows_the_models_effective_default(cli, tmp_path):
-    result = cli(_write(tmp_path / "a.wav", _tones()), "-o", tmp_path / "a.mid", "-O", "onset_threshold=abc")
+    result = cli(_write(tmp_path / "a.wav", _tones()), "-o", tmp_path / "a.mid", "--model", "nmf",
+                 "-O", "onset_threshold=abc")
     assert result.exit_code == 2
     assert "default is 0.77" in result.stderr, result.stderr  # nmf's tuned value, not the decoder's 0.5
 
@@ -311,7 +312,7 @@ def test_format_and_suffix_must_agree(cli, tmp_path):
 
 @pytest.mark.parametrize("fmt, first", [("csv", "onset,offset,pitch,velocity"), ("json", "{")])
 def test_dash_writes_the_note_list_to_stdout(cli, tmp_path, fmt, first):
-    result = cli(_write(tmp_path / "a.wav", _tones()), "-o", "-", "--format", fmt)
+    result = cli(_write(tmp_path / "a.wav", _tones()), "-o", "-", "--format", fmt, "--model", "nmf")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith(first)
     if fmt == "json":

@@ -102,7 +102,7 @@ def _download_wheel(peer: str, sha256: str | None, into: Path, progress: bool) -
     if not progress:
         command.insert(4, "--quiet")
     try:
-        done = subprocess.run(command, stdout=sys.stderr if progress else subprocess.DEVNULL,
+        done = subprocess.run(command, stdout=sys.stderr if progress and _has_fileno(sys.stderr) else subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True, check=False)
     except OSError as exc:
         raise PeerError(f"could not run pip to fetch the {peer} wheel: {exc}",
@@ -172,3 +172,12 @@ def activate(root: Path) -> None:
     if entry not in sys.path:
         sys.path.insert(0, entry)
         importlib.invalidate_caches()
+
+
+def _has_fileno(stream: object) -> bool:
+    """Whether ``stream`` is a real file a child process can write to (not a capture buffer)."""
+    try:
+        stream.fileno()  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
