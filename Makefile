@@ -7,7 +7,7 @@ JOBS ?= 2
 .PHONY: install system-deps test test-plugins test-all bench
 
 install:
-	$(PYTHON) -m pip install --quiet -c constraints.txt -e '.[test,onnx,ray]'
+	$(PYTHON) -m pip install --quiet -c constraints.txt -e '.[test,onnx,ray,train]'
 
 # FluidSynth and piano SoundFonts render test audio; installed when we are root (CI),
 # otherwise the rendering tests skip and say how to install them.

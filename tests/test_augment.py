@@ -171,3 +171,24 @@ def test_augment_is_deterministic_and_can_be_disabled():
     other = augment(audio, np.random.default_rng(8), ALWAYS, SR)
     assert np.array_equal(first, second) and not np.array_equal(first, other)
     assert augment(audio, np.random.default_rng(7), AugmentConfig(enabled=False), SR) is audio
+
+
+def test_room_compressor_and_codec_keep_length_and_stay_finite():
+    """The library-backed augmentations (pyroomacoustics rooms, pedalboard compressor and
+    MP3): same length and dtype, finite, level kept, a room adds a decaying tail."""
+    from transcribe_cli.training.augment import AugmentConfig, augment, simulated_room_impulse
+
+    rng = np.random.default_rng(0)
+    impulse = simulated_room_impulse(rng, 0.8, 16000)
+    assert impulse.size >= int(0.8 * 16000) and np.isclose(np.sum(impulse.astype(np.float64) ** 2), 1.0, atol=1e-4)
+    energy = np.cumsum(impulse.astype(np.float64) ** 2)
+    assert energy[int(0.1 * 16000)] < 0.999  # energy still arrives after 100 ms: a reverberant tail
+    t = np.arange(16000 * 2) / 16000
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t) * np.exp(-2 * t)).astype(np.float32)
+    for key in ("room_prob", "compress_prob", "codec_prob"):
+        out = augment(tone, np.random.default_rng(1), AugmentConfig(**{key: 1.0, "noise_prob": 0.0, "gain_db": 0.0,
+                                                                         "eq_prob": 0.0, "reverb_prob": 0.0,
+                                                                         "pitch_prob": 0.0, "tuning_prob": 0.0}), 16000)
+        assert out.shape == tone.shape and out.dtype == np.float32 and np.isfinite(out).all(), key
+        level = float(np.sqrt(np.mean(out ** 2))) / float(np.sqrt(np.mean(tone ** 2)))
+        assert 0.3 < level < 3.0, (key, level)

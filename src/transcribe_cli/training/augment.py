@@ -23,6 +23,7 @@ labels stay right for every one of them except pitch shift, which moves them):
   ratio 2..8, attack 1..30 ms, release 50..400 ms, make-up gain to the input RMS), as
   broadcast, streaming and phone recordings have.
 - ``codec_prob`` (0): an MP3 round trip (pedalboard's LAME, VBR quality 2..9).
+  Rooms, compressor and codec need the ``train`` extra (``pip install 'transcribe-cli[train]'``).
 - ``eq_prob`` (0.3), ``eq_db`` (6): a smooth random spectral tilt/colour (random dB gains
   at log-spaced frequencies, interpolated), for microphones and rooms.
 - ``pitch_prob`` (0.1), ``pitch_shift`` (2): an integer shift in ``[-n, n]`` semitones
