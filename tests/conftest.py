@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from transcribe_cli.testing import CliResult as Result  # noqa: F401  (tests import Result from here)
+from transcribe_cli.testing import fluidsynth_available as have_fluidsynth
+from transcribe_cli.testing import invoke
 
 pytest_plugins = ("fake_hub",)  # fixtures: hub_server, hub_env, hub_subprocess_env
 
@@ -18,20 +21,6 @@ SHARED = ROOT.parent / "shared"
 REAL = SHARED / "data" / "real"
 MIDI_CORPUS = SHARED / "data" / "midi"
 SRC = ROOT / "src"
-
-
-def have_fluidsynth() -> bool:
-    """FluidSynth and at least one SoundFont are installed (what rendering needs)."""
-    from transcribe_cli.errors import TranscribeError
-    from transcribe_cli.rendering import fluidsynth_executable, resolve_soundfont
-
-    try:
-        fluidsynth_executable()
-        resolve_soundfont()
-    except TranscribeError:
-        return False
-    return True
-
 
 needs_fluidsynth = pytest.mark.skipif(not have_fluidsynth(), reason="FluidSynth or a SoundFont is not installed")
 
@@ -51,13 +40,6 @@ def _isolated_plugins(monkeypatch):
     reset_registry()
 
 
-@dataclass
-class Result:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
 @pytest.fixture
 def cli(capsys, monkeypatch):
     """Run ``transcribe ARGS`` in-process; returns exit code, stdout and stderr."""
@@ -68,16 +50,7 @@ def cli(capsys, monkeypatch):
         monkeypatch.setattr(console, "width", 200)
 
     def run(*args: str) -> Result:
-        from transcribe_cli.cli import main
-
-        capsys.readouterr()
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
+        return invoke(capsys, *args)
 
     return run
 

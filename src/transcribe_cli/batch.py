@@ -115,10 +115,10 @@ def transcribe_job(transcriber: Any, job: Job, fmt: str, verbose: bool = False, 
     with collect_warnings(level) as said:
         try:
             audio = load_audio(job.source, transcriber.sample_rate)
-            from transcribe_cli.writing import OutputOptions, transcribe_full, write_transcription
+            from transcribe_cli.writing import OutputOptions, write_transcription
 
             output = output or OutputOptions()
-            transcription = transcribe_full(transcriber, audio, output.pedal)
+            transcription = transcriber.transcribe(audio, pedal=output.pedal)
             notes = transcription.notes
             metadata = {"source": str(job.source), **transcriber.describe()} if fmt == "json" else None
             if is_stdout(job.target):
@@ -158,6 +158,18 @@ def _remove_partial_outputs(jobs: Iterable[Job]) -> None:
             tmp.unlink(missing_ok=True)
 
 
+def skip_done(jobs: Iterable[Job], skip_existing: bool, done: Callable[[JobResult], None]) -> list[Job]:
+    """The jobs still to run: with ``skip_existing``, each job whose output exists is reported
+    to ``done`` as skipped instead (every executor plans this way)."""
+    todo = []
+    for job in jobs:
+        if skip_existing and job.target.exists():
+            done(JobResult(job, "skipped"))
+        else:
+            todo.append(job)
+    return todo
+
+
 def run_jobs(
     jobs: list[Job],
     config: TranscriberConfig,
@@ -177,12 +189,7 @@ def run_jobs(
         results.append(result)
         on_result(result)
 
-    todo = []
-    for job in jobs:
-        if skip_existing and job.target.exists():
-            done(JobResult(job, "skipped"))
-        else:
-            todo.append(job)
+    todo = skip_done(jobs, skip_existing, done)
     if not todo:
         return results
     workers = max(1, min(workers, len(todo)))

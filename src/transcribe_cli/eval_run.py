@@ -134,19 +134,16 @@ def with_suffix(stem: PurePosixPath, suffix: str) -> PurePosixPath:
 
 
 def decode_with(
-    transcriber: Any, activations: Mapping[str, Any], overrides: Mapping[str, Any], *, extend_pedal: bool = False
+    transcriber: Any, activations: Mapping[str, Any], overrides: Mapping[str, Any], pedals: Sequence[Any] = ()
 ) -> list[Note]:
-    """Decode ``activations`` with the transcriber's decoder options updated by ``overrides``.
-
-    With ``extend_pedal`` (the references are extended over the sustain pedal, the MAESTRO
-    convention) a model that predicts the pedal has its key-release notes extended over the
-    pedal it predicted, so both sides follow one convention."""
+    """Decode ``activations`` with the transcriber's decoder options updated by ``overrides``,
+    and extend the notes over ``pedals`` (the sustain pedal a model predicted, when the
+    references are pedal-extended: the MAESTRO convention on both sides)."""
     if not overrides:
         notes = transcriber.decode(activations)
     else:
         options = {**transcriber.decoder_options, **overrides}
         notes = transcriber.decode_fn(dict(activations), transcriber.frontend_spec.frame_rate, **options)
-    pedals = transcriber.decode_pedals(activations) if extend_pedal and hasattr(transcriber, "decode_pedals") else []
     if pedals:
         from transcribe_cli.midi import extend_over_pedal
 
@@ -253,10 +250,11 @@ class Worker:
             audio_seconds = len(audio) / transcriber.sample_rate
             start = time.perf_counter()
             activations = transcriber.activations(audio)
-            extend = self.settings.sustain_pedal
-            decodings = [decode_with(transcriber, activations, entry.grid[0], extend_pedal=extend)]
+            # the pedal does not depend on the swept note-decoder options: decoded once
+            pedals = transcriber.decode_pedals(activations) if self.settings.sustain_pedal else []
+            decodings = [decode_with(transcriber, activations, entry.grid[0], pedals)]
             seconds = time.perf_counter() - start
-            decodings += [decode_with(transcriber, activations, point, extend_pedal=extend) for point in entry.grid[1:]]
+            decodings += [decode_with(transcriber, activations, point, pedals) for point in entry.grid[1:]]
             del activations
         if self.settings.save_midi is not None and entry.estimates is None:
             from transcribe_cli.outputs import write_notes

@@ -21,14 +21,13 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 
 from transcribe_cli.errors import TranscribeError
-from transcribe_cli.notes import Note, Pedal, Transcription
+from transcribe_cli.notes import PEDAL_MODES, Note, Pedal, Transcription
 from transcribe_cli.options import effective_options
 from transcribe_cli.registry import Registry, get_registry
 from transcribe_cli.specs import PEDAL_ACTIVATION, DecoderSpec, FrontendSpec, ModelSpec
 
 DEFAULT_WINDOW_SECONDS = 20.0
-#: ``--pedal``: sustain pedal as CC64 events, notes extended over it, or neither
-PEDAL_MODES = ("cc", "extend", "none")
+
 PEAK_LEVEL = 0.9
 SILENCE_PEAK = 1e-6
 

@@ -52,6 +52,10 @@ class Pedal:
             raise ValueError(f"pedal offset {self.offset} must be after onset {self.onset}")
 
 
+#: ``--pedal``: sustain pedal as CC64 events, notes extended over it, or neither
+PEDAL_MODES = ("cc", "extend", "none")
+
+
 @dataclass(frozen=True)
 class Transcription:
     """What a transcription produces: key-press notes and sustain-pedal intervals.

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from transcribe_cli.batch import Job, JobResult, TranscriberConfig, transcribe_job
+from transcribe_cli.batch import Job, JobResult, TranscriberConfig, skip_done, transcribe_job
 from transcribe_cli.errors import ExecutorError, TranscribeError
 
 __all__ = ["RayResult", "TASK_RETRIES", "run_jobs_on_ray"]
@@ -157,12 +157,7 @@ def run_jobs_on_ray(
         results.append(result)
         on_result(result)
 
-    todo = []
-    for job in jobs:
-        if skip_existing and job.target.exists():
-            done(JobResult(job, "skipped"))
-        else:
-            todo.append(job)
+    todo = skip_done(jobs, skip_existing, done)
     if not todo:
         return results
     if cpus_per_worker <= 0 or gpus_per_worker < 0:

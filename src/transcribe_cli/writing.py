@@ -26,9 +26,8 @@ import numpy as np
 
 from .notes import Note, Transcription
 
-__all__ = ["OutputOptions", "side_path", "transcribe_full", "write_transcription"]
+__all__ = ["OutputOptions", "side_path", "write_transcription"]
 
-PEDAL_MODES = ("cc", "extend", "none")
 NOTATION_DEFAULT_GRID = 16
 
 
@@ -40,17 +39,6 @@ class OutputOptions(NamedTuple):
     preview: str | None = None  # a .png file (one input) or a folder
     sonify: str | None = None  # a .wav file (one input) or a folder
     side_folder: bool = False  # preview / sonify name folders (several inputs)
-
-
-def transcribe_full(transcriber: Any, audio: np.ndarray, pedal: str = "cc") -> Transcription:
-    """``transcriber.transcribe(audio, pedal=...)`` where the transcriber has it, else its
-    notes (``transcribe_audio``) with no pedal."""
-    method = getattr(transcriber, "transcribe", None)
-    if callable(method):
-        result = method(audio, pedal=pedal)
-        if isinstance(result, Transcription):
-            return result
-    return Transcription(list(transcriber.transcribe_audio(audio)))
 
 
 def side_path(option: str, target: Path, suffix: str, folder: bool) -> Path:

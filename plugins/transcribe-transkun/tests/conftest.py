@@ -6,23 +6,13 @@ from pathlib import Path
 
 import pytest
 
-
-def _have_fluidsynth() -> bool:
-    from transcribe_cli.errors import TranscribeError
-    from transcribe_cli.rendering import fluidsynth_executable, resolve_soundfont
-
-    try:
-        fluidsynth_executable()
-        resolve_soundfont()
-    except TranscribeError:
-        return False
-    return True
+from transcribe_cli.testing import fluidsynth_available, invoke
 
 
 @pytest.fixture(scope="session")
 def piano_clip(tmp_path_factory) -> Path:
     """1.5 s of rendered piano at 44.1 kHz with the sustain pedal down from 0.1 s to 1.2 s."""
-    if not _have_fluidsynth():
+    if not fluidsynth_available():
         pytest.skip("FluidSynth or a SoundFont is not installed (apt-get install fluidsynth fluid-soundfont-gm)")
     import pretty_midi
 
@@ -42,18 +32,8 @@ def piano_clip(tmp_path_factory) -> Path:
 @pytest.fixture
 def cli(capsys):
     """Run ``transcribe ARGS`` in-process; returns (exit code, stdout, stderr)."""
-    from transcribe_cli.cli import main
-    from transcribe_cli.registry import reset_registry
 
     def run(*args: object) -> tuple[int, str, str]:
-        reset_registry()
-        capsys.readouterr()
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
+        return invoke(capsys, *args, fresh_registry=True)
 
     return run

@@ -40,7 +40,8 @@ def output_options(fmt: str, jobs: int, *, tempo: str, quantize: Optional[str], 
     """The writing options of ``run``, checked before any work."""
     from transcribe_cli.quantize import parse_grid
     from transcribe_cli.tempo import parse_tempo
-    from transcribe_cli.writing import PEDAL_MODES, OutputOptions
+    from transcribe_cli.notes import PEDAL_MODES
+    from transcribe_cli.writing import OutputOptions
 
     if pedal not in PEDAL_MODES:
         raise TranscribeError(f"unknown --pedal {pedal!r}", f"use one of {', '.join(PEDAL_MODES)}")

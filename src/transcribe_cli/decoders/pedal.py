@@ -15,9 +15,6 @@ import numpy as np
 
 from transcribe_cli.notes import Pedal
 
-PEDAL_OPTIONS_DEFAULTS = {"pedal_threshold": 0.5, "pedal_gap_frames": 1, "pedal_min_length": 0.06}
-
-
 def decode_pedal(
     activation: np.ndarray,
     frame_rate: float,

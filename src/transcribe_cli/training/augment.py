@@ -298,7 +298,7 @@ def add_room(audio: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig, sa
     wet = float(rng.uniform(cfg.reverb_wet_min, 1.0))
     impulse = simulated_room_impulse(rng, rt60, sample_rate)
     out = convolve_reverb(audio, impulse, wet)
-    return scale_db(out, 0.0) if rms(out) <= _EPS else (out * np.float32(rms(audio) / rms(out))).astype(np.float32)
+    return out if rms(out) <= _EPS else (out * np.float32(rms(audio) / rms(out))).astype(np.float32)
 
 
 def compress(audio: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig, sample_rate: int) -> np.ndarray:
