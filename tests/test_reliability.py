@@ -107,6 +107,33 @@ def test_signals_helpers():
     assert signal.getsignal(signal.SIGTERM) == before  # restored
 
 
+def test_a_stop_swallowed_by_a_c_callback_is_delivered_again():
+    """SIGTERM arriving while a worker is inside a C library's callback into Python (numba
+    compiling for librosa did this in CI) must still stop the worker, without a traceback."""
+    script = """
+import ctypes, os, signal, time
+from transcribe_cli.signals import WorkerStopped, stop_on_sigterm
+stop_on_sigterm()
+CALLBACK = ctypes.CFUNCTYPE(None)
+def inside_c():
+    os.kill(os.getpid(), signal.SIGTERM)
+    for _ in range(1000):
+        pass
+callback = CALLBACK(inside_c)
+try:
+    callback()  # the handler runs inside the callback; its exception is swallowed there
+    time.sleep(5)
+    print("not stopped")
+except WorkerStopped:
+    print("stopped")
+"""
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert done.stdout.strip() == "stopped", (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr, done.stderr
+
+
 # -- 2. input conditioning ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

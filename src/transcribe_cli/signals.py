@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -92,10 +93,41 @@ def _stop_worker(signum: int, frame: Any) -> None:
     raise WorkerStopped()
 
 
+_SWALLOWED_STOPS_BEFORE_EXIT = 100
+
+
+def _redeliver_swallowed_stop(previous_hook: Any) -> Any:
+    """A ``sys.unraisablehook`` for workers. A signal handler runs at the next Python
+    bytecode, which may be inside a C library's callback (numba/llvmlite call back into
+    Python while compiling); an exception raised there cannot propagate, so Python prints
+    "Exception ignored on calling ctypes callback" and carries on. For :class:`WorkerStopped`
+    that would print a traceback and lose the stop, so the signal is sent again a moment
+    later from another thread (sent from here, its handler would run inside this hook, where
+    an exception is lost too), and its handler runs once the C code has returned to Python.
+    After many swallowed stops the worker exits at once."""
+    swallowed = 0
+
+    def hook(unraisable: Any) -> None:
+        nonlocal swallowed
+        if not isinstance(unraisable.exc_value, WorkerStopped):
+            previous_hook(unraisable)
+            return
+        swallowed += 1
+        if swallowed >= _SWALLOWED_STOPS_BEFORE_EXIT:
+            exit_worker_now()
+        resend = threading.Timer(0.02, os.kill, (os.getpid(), signal.SIGTERM))
+        resend.daemon = True
+        resend.start()
+
+    return hook
+
+
 def stop_on_sigterm() -> None:
-    """In a worker process: SIGINT ignored, SIGTERM raises :class:`WorkerStopped`."""
+    """In a worker process: SIGINT ignored, SIGTERM raises :class:`WorkerStopped` (and one
+    swallowed by a C callback is delivered again)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop_worker)
+    sys.unraisablehook = _redeliver_swallowed_stop(sys.unraisablehook)
 
 
 def exit_worker_now() -> None:
