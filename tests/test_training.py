@@ -54,11 +54,11 @@ def quick_config(model: str, root: Path, **overrides):
 
 
 def test_the_built_in_neural_models_are_trainable():
-    assert {"hppnet", "onsets-frames", "crnn", "bilstm", "pitchvis-mlp"} <= set(trainable_models())
+    assert {"piano", "hppnet", "onsets-frames", "crnn", "bilstm", "pitchvis-mlp"} <= set(trainable_models())
     assert "nmf" not in trainable_models()
 
 
-@pytest.mark.parametrize("model", ["hppnet", "onsets-frames", "crnn", "bilstm", "pitchvis-mlp"])
+@pytest.mark.parametrize("model", ["piano", "hppnet", "onsets-frames", "crnn", "bilstm", "pitchvis-mlp"])
 def test_every_model_trains_a_few_steps(model, pairs_root, tmp_path):
     run = tmp_path / "run"
     trainer = Trainer(quick_config(model, pairs_root), run)
@@ -76,6 +76,29 @@ def test_every_model_trains_a_few_steps(model, pairs_root, tmp_path):
     assert len(validation) == 1 and 0 <= validation[0]["onset_f1"] <= 1
     assert (run / "best.pt").is_file() and (run / "validation.csv").is_file()
     assert after["meta"]["model"] == model and after["step"] == 2
+
+
+def test_fine_tuning_starts_from_the_published_weights(pairs_root, tmp_path):
+    from transcribe_cli.errors import TranscribeError
+    from transcribe_cli.hub import resolve_weights
+    from transcribe_cli.models.neural import load_checkpoint
+
+    published = load_checkpoint(resolve_weights(get_registry().model("piano")))
+    trainer = Trainer(quick_config("piano", pairs_root, init_weights="published"), tmp_path / "a")
+    for key, value in published["state_dict"].items():
+        assert torch.equal(trainer.network.state_dict()[key], value), key
+    assert trainer.architecture["channels"] == published["meta"]["architecture"]["channels"]
+    trainer.run()  # and it trains on from there
+    assert torch.load(tmp_path / "a" / "last.pt", weights_only=True)["step"] == 2
+    random = Trainer(quick_config("piano", pairs_root), tmp_path / "b")
+    assert not torch.equal(random.network.state_dict()["front.weight"], published["state_dict"]["front.weight"])
+    with pytest.raises(TranscribeError, match="does not fit this architecture"):
+        Trainer(quick_config("piano", pairs_root, init_weights="published",
+                             architecture={"channels": 4}), tmp_path / "c")
+    hpp = tmp_path / "hpp"
+    Trainer(quick_config("hppnet", pairs_root, steps=1, validate_every=100), hpp).run()
+    with pytest.raises(TranscribeError, match="holds weights of model 'hppnet'"):
+        Trainer(quick_config("piano", pairs_root, init_weights=str(hpp / "last.pt")), tmp_path / "d")
 
 
 def test_resume_continues_exactly(pairs_root, tmp_path):

@@ -23,6 +23,8 @@ from transcribe_cli.training.config import MAPPING_KEYS, SCALAR_KEYS, default_va
 HELP = {
     "model": "Registered model to train (transcribe models lists them).",
     "architecture": "Architecture option of the model, name=value (e.g. preset=tiny); repeatable.",
+    "init_weights": "Fine-tune: start from these weights ('published' = the model's own, or a .pt file; "
+                    "the architecture comes from the file). Default: random initialisation.",
     "dataset": "Registered dataset (maestro, pairs, synth, or a plugin's).",
     "root": "Dataset folder (synth: a MIDI folder, default ../shared/data/midi).",
     "dataset_options": "Dataset option name=value (e.g. soundfont=a.sf2,b.sf2); repeatable.",

@@ -32,6 +32,7 @@ class TrainConfig:
     # what to train, on what
     model: str = "hppnet"
     architecture: dict[str, Any] = field(default_factory=dict)
+    init_weights: str = ""  # start from these weights: "" = random, "published" = the model's own, or a file
     dataset: str = "synth"
     root: str = ""
     dataset_options: dict[str, Any] = field(default_factory=dict)

@@ -129,8 +129,12 @@ class Trainer:
             torch.set_num_threads(config.threads)
         self.device = setup(self.world, select_device(config.device))
         torch.manual_seed(config.seed)
-        self.network = build_network(self.spec, config.architecture).to(self.device)
-        self.architecture = {**self.spec.architecture, **config.architecture}
+        initial = None if resume or not config.init_weights else self._initial_weights(config.init_weights)
+        architecture = {**initial["meta"].get("architecture", {}), **config.architecture} if initial else config.architecture
+        self.network = build_network(self.spec, architecture).to(self.device)
+        if initial:
+            self._load_initial(initial, config.init_weights)
+        self.architecture = {**self.spec.architecture, **architecture}
         self.model = wrap(_Logits(self.network), self.world, self.device)
         self.frontend = self.frontend_spec.factory().to(self.device).eval()
         self.optimizer = torch.optim.AdamW(self.network.parameters(), lr=config.learning_rate,
@@ -148,6 +152,32 @@ class Trainer:
         self.segment_frames = max(1, int(round(config.segment_seconds * self.frontend_spec.frame_rate)))
 
     # -- setup -------------------------------------------------------------------------
+
+    def _initial_weights(self, source: str) -> dict[str, Any]:
+        """The checkpoint a fine-tuning run starts from: ``published`` (the model's own
+        weights, bundled or from the Hub) or a weight file of the same model."""
+        from transcribe_cli.hub import resolve_weights
+        from transcribe_cli.models.neural import load_checkpoint
+
+        path = resolve_weights(self.spec, None if source == "published" else source)
+        if path is None:
+            raise TranscribeError(f"model {self.spec.name!r} has no published weights to start from",
+                                  "pass --init-weights FILE, or leave it out for a random start")
+        checkpoint = load_checkpoint(path)
+        model = checkpoint["meta"].get("model")
+        if model not in (None, self.spec.name):
+            raise TranscribeError(f"{path} holds weights of model {model!r}, not {self.spec.name!r}",
+                                  f"train --model {model}, or pass weights of {self.spec.name}")
+        return checkpoint
+
+    def _load_initial(self, checkpoint: dict[str, Any], source: str) -> None:
+        try:
+            self.network.load_state_dict(checkpoint["state_dict"])
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise TranscribeError(f"--init-weights {source} does not fit this architecture: {first}",
+                                  "leave --architecture out to take the file's own") from None
+        self.report(f"starting from the weights of {source}")
 
     def _check_run_dir(self, resume: bool) -> None:
         last = self.run_dir / LAST
