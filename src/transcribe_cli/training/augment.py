@@ -260,6 +260,8 @@ def add_reverb(
 
 #: highest image-source order of the simulated rooms (the rest of the tail is diffuse)
 ROOM_MAX_ORDER = 12
+#: The smallest simulated room (metres).
+ROOM_MIN_DIMS = np.array([3.0, 3.0, 2.4])
 
 
 def simulated_room_impulse(rng: np.random.Generator, rt60: float, sample_rate: int) -> np.ndarray:
@@ -268,8 +270,16 @@ def simulated_room_impulse(rng: np.random.Generator, rt60: float, sample_rate: i
     :data:`ROOM_MAX_ORDER`), continued by a diffuse exponential tail with the same decay."""
     import pyroomacoustics as pra
 
-    dims = rng.uniform([3.0, 3.0, 2.4], [15.0, 12.0, 5.0])
-    absorption, _ = pra.inverse_sabine(rt60, dims)
+    dims = rng.uniform(ROOM_MIN_DIMS, [15.0, 12.0, 5.0])
+    while True:  # a short RT60 needs a small room (absorption cannot exceed 1): shrink it until it fits
+        try:
+            absorption, _ = pra.inverse_sabine(rt60, dims)
+            break
+        except ValueError:
+            if np.all(dims <= ROOM_MIN_DIMS):
+                absorption = 1.0  # the smallest room, fully absorbing: as dry as a room gets
+                break
+            dims = np.maximum(dims * 0.85, ROOM_MIN_DIMS)
     room = pra.ShoeBox(dims, fs=sample_rate, materials=pra.Material(float(absorption)), max_order=ROOM_MAX_ORDER)
     room.add_source(rng.uniform(0.5, dims - 0.5))
     room.add_microphone(rng.uniform(0.5, dims - 0.5))
