@@ -96,7 +96,8 @@ def run(
         "--pedal", help="cc: sustain pedal as MIDI CC64 events; extend: notes lengthened over the pedal, no CC; "
         "none: neither.")] = "cc",
     split_hands: Annotated[bool, typer.Option(
-        "--split-hands", help="Left and right hand as two MIDI tracks / two staves.")] = False,
+        "--split-hands", help="Left and right hand as two MIDI tracks / two staves (a heuristic: on POP909, 98% "
+        "of melody notes go right and 98% of accompaniment below middle C left).")] = False,
     preview: Annotated[Optional[str], typer.Option(
         "--preview", metavar="PNG", help="Also draw a piano roll: a .png file (one input) or a folder.")] = None,
     sonify: Annotated[Optional[str], typer.Option(
