@@ -93,6 +93,19 @@ def test_tempo_auto_puts_bar_lines_on_the_examples_bars():
     assert near.mean() >= 0.8, (bars, ref_bars)
 
 
+def test_slow_ballad_is_tracked_at_its_tempo_not_double():
+    """A 65 BPM accompaniment in eighths (strong beats, weaker off-beats): the tempo prior
+    keeps the tracker at 65 BPM, where a prior centred on 100 BPM locked to 130."""
+    period = 60.0 / 65.0
+    notes = []
+    for beat in range(40):
+        t = 0.5 + beat * period
+        notes += [Note(t, t + period, 43 + (beat // 4) % 3), Note(t, t + 0.4, 64, 100),
+                  Note(t + period / 2, t + period, 67, 55)]
+    tempo_map = track_tempo(notes)
+    assert tempo_map is not None and abs(tempo_map.bpm - 65.0) < 2.0, tempo_map.bpm
+
+
 def test_track_tempo_gives_up_on_too_little():
     assert track_tempo([Note(0.1, 0.5, 60)]) is None
 
