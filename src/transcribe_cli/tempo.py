@@ -273,11 +273,34 @@ def track_beats(envelope: np.ndarray, *, rate: float = ENVELOPE_RATE, tightness:
     hop = 512
     sr = rate * hop  # librosa only needs sr / hop_length
     envelope = np.asarray(envelope, dtype=float)
-    bpm = librosa.feature.tempo(onset_envelope=envelope, sr=sr, hop_length=hop, start_bpm=start_bpm,
-                                std_bpm=std_bpm, max_tempo=MAX_BPM)
+    bpm = librosa.feature.tempo(tg=mean_tempogram(envelope, rate=rate)[:, None], sr=sr, hop_length=hop,
+                                start_bpm=start_bpm, std_bpm=std_bpm, max_tempo=MAX_BPM)
     _, frames = librosa.beat.beat_track(onset_envelope=envelope, sr=sr, hop_length=hop, bpm=float(bpm[0]),
                                         trim=False, tightness=tightness)
     return np.asarray(frames, dtype=float) / rate
+
+
+#: librosa.feature.tempo's autocorrelation window, seconds (its ``ac_size`` default).
+TEMPOGRAM_SECONDS = 8.0
+
+
+def mean_tempogram(envelope: np.ndarray, *, rate: float = ENVELOPE_RATE, block: int = 4096) -> np.ndarray:
+    """The time average of librosa's (centred) autocorrelation tempogram of ``envelope``, computed
+    ``block`` frames at a time: the same numbers as ``librosa.feature.tempogram(...).mean(axis=1)``
+    without holding the whole tempogram (800 lags x frames; 1 GB for a 5-minute file)."""
+    import librosa
+
+    win = int(TEMPOGRAM_SECONDS * rate)  # librosa.time_to_frames(ac_size, sr, hop)
+    envelope = np.asarray(envelope, dtype=float)
+    n = len(envelope)
+    padded = np.pad(envelope, (win // 2, win // 2), mode="linear_ramp", end_values=(0, 0))
+    total = np.zeros(win)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        tg = librosa.autocorrelate(librosa.util.frame(padded[start : stop + win - 1], frame_length=win, hop_length=1)
+                                   * librosa.filters.get_window("hann", win, fftbins=True)[:, None], axis=-2)
+        total += librosa.util.normalize(tg, norm=np.inf, axis=-2).sum(axis=1)
+    return total / max(n, 1)
 
 
 def estimate_downbeats(notes: Sequence[Note], beats: np.ndarray, meters: Sequence[int] = (4, 3)) -> tuple[int, int]:
