@@ -38,7 +38,8 @@ test-plugins: system-deps install
 
 # The plugins' clean install from a fresh venv (no TensorFlow, torchaudio or CUDA wheels; both
 # listed; one short transcription each, the peers' wheels fetched into an empty cache): needs the
-# package index, as any install does. A few minutes; scripts/check_fresh_install.py says how.
+# package index, as any install does. 389 s on the busy 2-core CPU (load 7-8; pip 186 s, transkun
+# 97 s); scripts/check_fresh_install.py says how.
 test-fresh-install:
 	$(PYTHON) scripts/check_fresh_install.py
 
