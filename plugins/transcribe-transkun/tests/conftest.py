@@ -1,4 +1,4 @@
-"""A short rendered piano clip (FluidSynth) and an in-process ``transcribe`` runner."""
+"""A short rendered piano clip (FluidSynth), a real one with the pedal, and an in-process ``transcribe`` runner."""
 
 from __future__ import annotations
 
@@ -27,6 +27,18 @@ def piano_clip(tmp_path_factory) -> Path:
     midi.instruments.append(piano)
     midi.write(str(folder / "clip.mid"))
     return render(folder / "clip.mid", folder / "clip.wav", sample_rate=44100, use_cache=False)
+
+
+#: 2 s of a real Disklavier recording (MAESTRO 2018), 48 kHz stereo, the sustain pedal down throughout;
+#: the labels hold notes 67 and 72 (see ../shared/data/README.md)
+REAL_CLIP = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "real" / "maestro_2018_chamber3_clip.wav"
+
+
+@pytest.fixture(scope="session")
+def real_clip() -> Path:
+    if not REAL_CLIP.is_file():
+        pytest.skip(f"the shared data is not at {REAL_CLIP.parent}")
+    return REAL_CLIP
 
 
 @pytest.fixture
