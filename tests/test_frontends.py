@@ -405,3 +405,27 @@ def test_registration_module_does_not_import_torch():
     source_root = os.path.dirname(os.path.dirname(transcribe_cli.__file__))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source_root, os.environ.get("PYTHONPATH")]))}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+@pytest.mark.parametrize("pass_edge, stopband_db", [(0.85, 96.0), (0.8, 60.0), (0.9, 120.0), (0.5, 30.0)])
+def test_halfband_lowpass_equals_scipy_design(pass_edge, stopband_db):
+    from scipy.signal import firwin, kaiserord
+
+    from transcribe_cli.frontends.constant_q import halfband_lowpass
+
+    numtaps, beta = kaiserord(stopband_db, width=1.0 - pass_edge)
+    numtaps += 1 - numtaps % 2
+    np.testing.assert_allclose(halfband_lowpass(pass_edge, stopband_db),
+                               firwin(numtaps, 0.5, window=("kaiser", beta)), rtol=0, atol=1e-15)
+
+
+def test_building_the_cqt_does_not_import_scipy_signal():
+    code = (
+        "import sys; from transcribe_cli.frontends import build_cqt; build_cqt(); "
+        "assert 'scipy.signal' not in sys.modules, 'scipy.signal imported'"
+    )
+    import transcribe_cli
+
+    source_root = os.path.dirname(os.path.dirname(transcribe_cli.__file__))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source_root, os.environ.get("PYTHONPATH")]))}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
