@@ -395,13 +395,27 @@ def test_factory_rejects_unknown_or_bad_options():
         build_logmel(log_gain="loud")
 
 
-def test_registration_module_does_not_import_torch():
-    code = (
-        "import sys; import transcribe_cli.frontends as f; "
-        "f.builtin_frontend_specs(); assert 'torch' not in sys.modules, 'torch imported'"
-    )
+@pytest.mark.parametrize("code, module", [
+    ("import transcribe_cli.frontends as f; f.builtin_frontend_specs()", "torch"),
+    # scipy.signal alone cost more start-up than the rest of the frontend
+    ("from transcribe_cli.frontends import build_cqt; build_cqt()", "scipy.signal"),
+])
+def test_frontend_code_does_not_import(code, module):
+    code = f"import sys; {code}; assert {module!r} not in sys.modules, '{module} imported'"
     import transcribe_cli
 
     source_root = os.path.dirname(os.path.dirname(transcribe_cli.__file__))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source_root, os.environ.get("PYTHONPATH")]))}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+@pytest.mark.parametrize("pass_edge, stopband_db", [(0.85, 96.0), (0.8, 60.0), (0.9, 120.0), (0.5, 30.0)])
+def test_halfband_lowpass_equals_scipy_design(pass_edge, stopband_db):
+    from scipy.signal import firwin, kaiserord
+
+    from transcribe_cli.frontends.constant_q import halfband_lowpass
+
+    numtaps, beta = kaiserord(stopband_db, width=1.0 - pass_edge)
+    numtaps += 1 - numtaps % 2
+    np.testing.assert_allclose(halfband_lowpass(pass_edge, stopband_db),
+                               firwin(numtaps, 0.5, window=("kaiser", beta)), rtol=0, atol=1e-15)

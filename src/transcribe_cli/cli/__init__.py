@@ -8,6 +8,7 @@ torch, so ``transcribe --help`` stays instant.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from typing import Annotated, Optional
@@ -111,7 +112,17 @@ def build_app(plugins_dirs: list[str] | tuple[str, ...] = ()) -> typer.Typer:
     return app
 
 
+#: OpenMP (torch's CPU threads) spins while its threads wait for work; on a loaded machine
+#: the spinning threads take the cores from the ones with work, and measured 6x the CPU time
+#: and 6x the wall time of one thread (benchmarks/results/memory.md). Passive waiting adds a
+#: wake-up per parallel region on idle cores (not measured: the machine was never idle). Set
+#: before torch loads; a value in the user's environment wins.
+OPENMP_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
 def main(argv: list[str] | None = None) -> None:
+    for name, value in OPENMP_DEFAULTS.items():
+        os.environ.setdefault(name, value)  # inherited by spawned workers too
     argv = list(sys.argv[1:] if argv is None else argv)
     STATE.verbose = any(a in ("-v", "--verbose") for a in argv)
     STATE.quiet = any(a in ("-q", "--quiet") for a in argv) and not STATE.verbose

@@ -79,13 +79,21 @@ def halfband_lowpass(pass_edge: float, stopband_db: float) -> np.ndarray:
     """Zero-phase FIR for decimation by 2 (odd length, unit DC gain).
 
     Passes ``[0, pass_edge]`` of the *output* Nyquist frequency and attenuates by
-    ``stopband_db`` everything that would alias into that band.
+    ``stopband_db`` everything that would alias into that band. The design of
+    ``scipy.signal.firwin(n, 0.5, window=("kaiser", beta))`` with ``kaiserord``'s ``n`` and
+    ``beta`` (Kaiser's formulas), written out in numpy because importing ``scipy.signal``
+    alone cost more start-up than the rest of the frontend (``benchmarks/results/memory.md``);
+    ``tests/test_frontends.py`` checks the taps equal scipy's.
     """
-    from scipy.signal import firwin, kaiserord
-
-    numtaps, beta = kaiserord(stopband_db, width=1.0 - pass_edge)
+    a = abs(float(stopband_db))
+    if a < 8:
+        raise ValueError("stopband_db must be at least 8 dB for the Kaiser design")
+    beta = 0.1102 * (a - 8.7) if a > 50 else (0.5842 * (a - 21) ** 0.4 + 0.07886 * (a - 21) if a > 21 else 0.0)
+    numtaps = int(np.ceil((a - 7.95) / 2.285 / (np.pi * (1.0 - pass_edge)) + 1))
     numtaps += 1 - numtaps % 2
-    return firwin(numtaps, 0.5, window=("kaiser", beta))
+    m = np.arange(numtaps) - 0.5 * (numtaps - 1)
+    taps = 0.5 * np.sinc(0.5 * m) * np.kaiser(numtaps, beta)
+    return taps / taps.sum()
 
 
 @dataclass(frozen=True)

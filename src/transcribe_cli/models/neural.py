@@ -53,6 +53,13 @@ class TranscriptionNet(nn.Module):
         raise NotImplementedError
 
     def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Activations in [0, 1]. Without gradients (inference), the items of a batch run one
+        at a time: the intermediate maps of one window, not of the batch, are held at once
+        (``benchmarks/results/memory.md``); the outputs are those of the batched call."""
+        if (features.shape[0] > 1 and not torch.is_grad_enabled()
+                and not torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export()):
+            items = [self.forward(features[i : i + 1]) for i in range(features.shape[0])]
+            return {key: torch.cat([item[key] for item in items]) for key in items[0]}
         return {key: torch.sigmoid(value) for key, value in self.forward_logits(features).items()}
 
 
