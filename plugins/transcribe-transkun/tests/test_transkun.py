@@ -88,7 +88,7 @@ def test_activations_and_decoder_from_the_peers_events(monkeypatch):
 @pytest.mark.slow
 def test_pipeline_pedal_follows_the_peers_sustain(piano_clip, peer_events):
     from transcribe_cli.audio import load_audio
-    from transcribe_cli.inference import Transcriber
+    from transcribe_cli.pipeline import Transcriber
     from transcribe_cli.labels import pedal_roll
     from transcribe_cli.notes import Pedal
 
