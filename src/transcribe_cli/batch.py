@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from transcribe_cli.errors import TranscribeError
-from transcribe_cli.fileio import find_files
 from transcribe_cli.workers import run_tasks, threads_per_worker
 
 @dataclass(frozen=True)
@@ -75,13 +74,6 @@ class TranscriberConfig:
 
 
 # -- planning ---------------------------------------------------------------------------
-
-def find_audio(directory: Path) -> list[Path]:
-    """Audio files below ``directory`` (recursive, sorted, hidden files skipped)."""
-    from transcribe_cli.audio import AUDIO_EXTENSIONS
-
-    return find_files(directory, AUDIO_EXTENSIONS)
-
 
 # What goes where, and whether it can be written: :mod:`transcribe_cli.planning`.
 from transcribe_cli.planning import check_outputs as check_writable  # noqa: E402
