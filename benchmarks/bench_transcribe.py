@@ -39,7 +39,7 @@ def example_audio(sample_rate: int, seconds: float):
 
 
 def time_model(model: str, seconds_list: list[float], runs: int, device: str) -> list[dict]:
-    from transcribe_cli.inference import Transcriber
+    from transcribe_cli.pipeline import Transcriber
 
     transcriber = Transcriber(model, device=device)
     rows = []
@@ -65,7 +65,7 @@ def peak_memory(model: str, seconds: float, device: str) -> dict:
         "import resource, sys, time\n"
         f"sys.path.insert(0, {str(ROOT / 'benchmarks')!r})\n"
         "from bench_transcribe import example_audio\n"
-        "from transcribe_cli.inference import Transcriber\n"
+        "from transcribe_cli.pipeline import Transcriber\n"
         f"t = Transcriber({model!r}, device={device!r})\n"
         f"audio, _ = example_audio(t.sample_rate, {seconds})\n"
         "start = time.perf_counter(); notes = t.transcribe_audio(audio); wall = time.perf_counter() - start\n"

@@ -14,7 +14,7 @@ import time
 
 from transcribe_cli.audio import load_audio
 from transcribe_cli.eval_scoring import score
-from transcribe_cli.inference import Transcriber
+from transcribe_cli.pipeline import Transcriber
 from transcribe_cli.outputs import read_notes
 
 

@@ -3,7 +3,7 @@
 
     python scripts/measure_nmf.py [--test-pieces 6] [--weights FILE] [--option KEY=VALUE] [--json OUT]
 
-Every file goes through :class:`transcribe_cli.inference.Transcriber` — the ``transcribe``
+Every file goes through :class:`transcribe_cli.pipeline.Transcriber` — the ``transcribe``
 command's pipeline: ``load_audio`` at 16 kHz, peak normalisation, the ``cqt`` frontend over
 20 s windows, the model, and the registered default decoder with the model's tuned
 options — and is scored with :func:`transcribe_cli.evaluation.evaluate_notes` (mir_eval:
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import torch
 
-    from transcribe_cli.inference import Transcriber
+    from transcribe_cli.pipeline import Transcriber
     from transcribe_cli.rendering import render
 
     torch.set_num_threads(args.threads)

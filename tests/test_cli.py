@@ -68,10 +68,11 @@ def test_formats(cli, tone_wav, tmp_path):
     payload = json.loads(out.read_text())
     assert [n["pitch"] for n in payload["notes"]] == [69]
     assert payload["metadata"]["model"] == "piano"  # the default model
-    csv_out = tmp_path / "as-csv.txt"
     assert cli(tone_wav, "-o", f"{tmp_path / 'dir'}/", "--format", "csv").exit_code == 0  # a folder: trailing /
-    assert (tmp_path / "dir" / "tone.csv").exists()
-    assert not csv_out.exists()
+    assert sorted(p.suffix for p in (tmp_path / "dir").iterdir()) == [".csv", ".jsonl"]  # the notes, the manifest
+    from transcribe_cli.outputs import read_notes
+
+    assert [n.pitch for n in read_notes(tmp_path / "dir" / "tone.csv")] == [69]
 
 
 def test_option_passthrough_changes_the_result(cli, tone_wav, tmp_path):

@@ -26,6 +26,8 @@ from transcribe_cli.decoders.onset_peaks import decode as onset_peaks
 from transcribe_cli.decoders.onsets_frames import decode as onsets_frames
 from transcribe_cli.errors import OptionError, PluginError
 from transcribe_cli.notes import Note, sort_notes
+from transcribe_cli.options import resolve_options
+from transcribe_cli.specs import NOTE_ACTIVATIONS, option_defaults
 
 RATE = 50.0  # 20 ms hops
 KEYS = 88
@@ -61,7 +63,7 @@ def render(
 ) -> dict[str, np.ndarray]:
     """Activations for known notes: onset at the first frame, frame over [start, end),
     offset at ``end``, velocity over the note."""
-    acts = {key: np.zeros((n_frames, KEYS), np.float32) for key in common.ACTIVATION_KEYS}
+    acts = {key: np.zeros((n_frames, KEYS), np.float32) for key in NOTE_ACTIVATIONS}
     for key, start, end, velocity in notes:
         acts["onset"][start, key] = level
         acts["frame"][start:end, key] = level
@@ -122,7 +124,7 @@ def random_activations(draw: Any) -> dict[str, np.ndarray]:
         st.floats(0, 1, width=32),
     )
     acts = {}
-    for name in common.ACTIVATION_KEYS:
+    for name in NOTE_ACTIVATIONS:
         columns = draw(hnp.arrays(np.float32, (n_frames, len(keys)), elements=values))
         full = np.zeros((n_frames, KEYS), np.float32)
         full[:, keys] = columns
@@ -145,7 +147,7 @@ def runs_of(column: np.ndarray) -> list[tuple[int, int]]:
 
 
 def reference_onset_peaks(acts, rate, thr=0.5, fthr=0.5, othr=0.5, window=2, confirm=2):
-    on, fr, off, vel = (acts.get(k) for k in common.ACTIVATION_KEYS)
+    on, fr, off, vel = (acts.get(k) for k in NOTE_ACTIVATIONS)
     n_frames = len(on)
 
     def peaks(x, threshold):
@@ -432,7 +434,7 @@ def test_frame_threshold_option_of_onset_decoders():
 @pytest.mark.parametrize("name", list(DECODERS))
 @pytest.mark.parametrize("n_frames", [0, 1, 500])
 def test_all_zero_activations_give_no_notes(name, n_frames):
-    acts = {k: np.zeros((n_frames, KEYS), np.float32) for k in common.ACTIVATION_KEYS}
+    acts = {k: np.zeros((n_frames, KEYS), np.float32) for k in NOTE_ACTIVATIONS}
     assert DECODERS[name](acts, RATE) == []
     assert DECODERS[name](acts, RATE, **{MAIN_THRESHOLD[name]: 0.0}) == []
 
@@ -568,7 +570,7 @@ def test_bad_option_values_are_rejected(name, option, value):
 
 def test_option_values_are_coerced_to_the_default_type():
     acts = render(SIMPLE, 200)
-    resolved = common.resolve_options(
+    resolved = resolve_options(
         "frame-threshold",
         decoders.FRAME_THRESHOLD_OPTIONS,
         {"threshold": 1, "median_frames": 3.0, "velocity": np.int64(70)},
@@ -634,7 +636,7 @@ def test_registration():
     acts = render(SIMPLE, 200)
     for name, spec in specs.items():
         assert spec.description
-        assert dict(spec.options) == decoders.defaults(tables[name])
+        assert dict(spec.options) == option_defaults(tables[name])
         for option in tables[name].values():
             assert type(option.default) in (bool, int, float, str)
             assert option.help
@@ -679,7 +681,7 @@ def hour_of_activations(rate: float = RATE, seconds: float = 3600.0, seed: int =
     offset spikes and velocities, over a floor of noise below the thresholds."""
     rng = np.random.default_rng(seed)
     n_frames = int(seconds * rate)
-    acts = {k: rng.random((n_frames, KEYS), dtype=np.float32) * 0.3 for k in common.ACTIVATION_KEYS}
+    acts = {k: rng.random((n_frames, KEYS), dtype=np.float32) * 0.3 for k in NOTE_ACTIVATIONS}
     n_notes = int(10 * seconds)
     keys = rng.integers(0, KEYS, n_notes)
     starts = rng.integers(1, n_frames - 160, n_notes)

@@ -238,7 +238,7 @@ def test_pitchvis_sees_exactly_the_last_five_frames():
 
 def test_pitchvis_windowed_inference_equals_one_pass(tmp_path):
     """With its causal context, windowed inference reproduces a single pass exactly."""
-    from transcribe_cli.inference import Transcriber
+    from transcribe_cli.pipeline import Transcriber
 
     spec, net, _ = make("pitchvis-mlp", SMALL["pitchvis-mlp"])
     net.eval()
@@ -318,7 +318,7 @@ def test_bundled_checkpoints_run_with_their_own_tuned_decoder_options(name):
     """The registered spec carries the decoder options tuned into its bundled checkpoint
     (cheap to read for --help and `models info`), and the transcriber uses them."""
     from transcribe_cli.hub import bundled_path
-    from transcribe_cli.inference import Transcriber
+    from transcribe_cli.pipeline import Transcriber
 
     spec = get_registry().model(name)
     meta = torch.load(bundled_path(spec.weights.bundled), map_location="cpu", weights_only=True)["meta"]

@@ -21,7 +21,7 @@ from transcribe_cli import onnx_export
 from transcribe_cli.checkpoint_meta import checkpoint_spec, read_checkpoint_meta
 from transcribe_cli.errors import TranscribeError
 from transcribe_cli.hub import file_digest
-from transcribe_cli.inference import Transcriber
+from transcribe_cli.pipeline import Transcriber
 from transcribe_cli.model_uri import resolve_model_argument
 from transcribe_cli.models.neural import (
     build_network,

@@ -10,7 +10,7 @@ MODEL = {"n_iter": 50, "threshold": 0.1}
 
 
 def test_types_follow_defaults():
-    model, decoder = parse_options(
+    model, decoder, _ = parse_options(
         ["threshold=0.25", "median_frames=5", "smooth=no", "mode=exact", "n_iter=10"], MODEL, DECODER
     )
     assert decoder == {"threshold": 0.25, "median_frames": 5, "smooth": False, "mode": "exact"}
@@ -18,10 +18,24 @@ def test_types_follow_defaults():
 
 
 def test_prefix_disambiguates_shared_names():
-    model, decoder = parse_options(["model.threshold=0.3", "decoder.threshold=0.7"], MODEL, DECODER)
+    model, decoder, _ = parse_options(["model.threshold=0.3", "decoder.threshold=0.7"], MODEL, DECODER)
     assert model == {"threshold": 0.3} and decoder == {"threshold": 0.7}
     # unprefixed goes to the decoder first
-    assert parse_options(["threshold=0.9"], MODEL, DECODER) == ({}, {"threshold": 0.9})
+    assert parse_options(["threshold=0.9"], MODEL, DECODER) == ({}, {"threshold": 0.9}, {})
+
+
+def test_frontend_options_are_parsed_and_checked_like_the_others():
+    from transcribe_cli.options import effective_options
+    from transcribe_cli.registry import get_registry
+
+    assert parse_options(["frontend.log_gain=10", "n_iter=3"], MODEL, DECODER, {"log_gain": 1000.0}) == (
+        {"n_iter": 3}, {}, {"log_gain": 10.0})
+    registry = get_registry()
+    spec = registry.model("nmf")
+    decoder, frontend = registry.decoder(spec.decoder), registry.frontend(spec.frontend)
+    assert effective_options(spec, decoder, ["log_gain=20"], frontend).frontend == {"log_gain": 20.0}
+    with pytest.raises(OptionError, match="frontend 'cqt'.*positive"):
+        effective_options(spec, decoder, ["frontend.log_gain=0"], frontend)
 
 
 @pytest.mark.parametrize("bad", ["threshold", "=3", "nope=1", "model.median_frames=3", "median_frames=2.5",

@@ -138,14 +138,14 @@ except WorkerStopped:
 
 @pytest.fixture(scope="module")
 def nmf():
-    from transcribe_cli.inference import Transcriber
+    from transcribe_cli.pipeline import Transcriber
 
     return Transcriber("nmf", device="cpu")
 
 
 @pytest.fixture(scope="module")
 def hppnet():
-    from transcribe_cli.inference import Transcriber
+    from transcribe_cli.pipeline import Transcriber
 
     return Transcriber("hppnet", device="cpu")
 
@@ -236,7 +236,7 @@ def test_readme_option_example_works():
     assert pairs
     registry = get_registry()
     spec = registry.model("nmf")
-    model_options, decoder_options = effective_options(spec, registry.decoder(spec.decoder), pairs)
+    model_options, decoder_options, _ = effective_options(spec, registry.decoder(spec.decoder), pairs)
     assert decoder_options["onset_threshold"] == 0.6 and model_options["n_iter"] == 100
 
 
@@ -323,10 +323,10 @@ def test_symlinked_folders_are_followed_once_even_in_a_loop(tmp_path):
 
 @pytest.mark.parametrize("target", ["/proc/out.mid", "/sys/out.mid"])
 def test_an_unwritable_output_fails_before_any_work(cli, tmp_path, target, monkeypatch):
-    from transcribe_cli import inference
+    from transcribe_cli import pipeline
 
     built = []
-    monkeypatch.setattr(inference.Transcriber, "__init__", lambda self, *a, **k: built.append(1))
+    monkeypatch.setattr(pipeline.Transcriber, "__init__", lambda self, *a, **k: built.append(1))
     result = cli(_write(tmp_path / "a.wav", _tones()), "-o", target)
     assert result.exit_code == 2 and "cannot" in result.stderr and target.rsplit("/", 1)[0] in result.stderr
     assert built == []  # the model was never even built

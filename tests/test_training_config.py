@@ -139,3 +139,27 @@ def test_transcription_loss_weights_and_skips_parts():
     total.backward()
     assert logits["velocity"].grad is None and logits["onset"].grad is not None
     assert math.isfinite(float(total.detach()))
+
+
+def test_each_model_owns_its_loss_and_an_extra_output_is_one_clear_error():
+    """A plugin network with an output the built-in losses do not know scores it in its own
+    ``loss``; without one, training stops with one line naming the output and the fix."""
+    from transcribe_cli.errors import TranscribeError
+    from transcribe_cli.models.neural import TranscriptionNet
+
+    class WithChords(TranscriptionNet):
+        outputs = ("frame", "chord")
+
+        def loss(self, logits, targets, **settings):
+            base, parts = super().loss({"frame": logits["frame"]}, targets, **settings)
+            chord = torch.nn.functional.binary_cross_entropy_with_logits(logits["chord"], targets["frame"])
+            return base + chord, {**parts, "chord": float(chord.detach())}
+
+    torch.manual_seed(0)
+    logits = {k: torch.randn(1, 3, 88) for k in ("frame", "chord")}
+    targets = {"frame": (torch.rand(1, 3, 88) > 0.8).float()}
+    total, parts = WithChords().loss(logits, targets, weights={})
+    assert set(parts) == {"frame", "chord"} and math.isfinite(float(total))
+    with pytest.raises(TranscribeError, match="output 'chord' has no built-in loss") as info:
+        TranscriptionNet().loss(logits, targets, weights={})
+    assert "loss(" in info.value.hint

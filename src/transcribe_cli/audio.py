@@ -74,6 +74,13 @@ AUDIO_EXTENSIONS: frozenset[str] = frozenset(
     }
 )
 
+
+def find_audio(directory: Path) -> list[Path]:
+    """Audio files below ``directory`` (recursive, sorted, hidden files skipped)."""
+    from .fileio import find_files
+
+    return find_files(directory, AUDIO_EXTENSIONS)
+
 #: soxr quality preset used by :func:`load_audio` ("HQ": 20-bit precision, steep filter).
 RESAMPLE_QUALITY = "HQ"
 

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from transcribe_cli.errors import TranscribeError
-from transcribe_cli.fileio import find_files
-from transcribe_cli.workers import run_in_processes, threads_per_worker
+from transcribe_cli.workers import run_tasks, threads_per_worker
 
 @dataclass(frozen=True)
 class Job:
@@ -47,13 +46,15 @@ class TranscriberConfig:
     weights: str | None = None
     plugins_dirs: tuple[str, ...] = ()
     threads: int | None = None
+    #: ``--offline``: never download (``None``: as ``HF_HUB_OFFLINE`` says)
+    offline: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     #: how the transcription is written (tempo, pedal, quantize, hands, side files):
     #: a :class:`transcribe_cli.writing.OutputOptions`, ``None`` for the defaults
     output: Any = None
 
     def build(self):
-        from transcribe_cli.inference import Transcriber
+        from transcribe_cli.pipeline import Transcriber
         from transcribe_cli.registry import get_registry
 
         if self.threads:
@@ -67,18 +68,12 @@ class TranscriberConfig:
             device=self.device,
             weights=self.weights,
             registry=get_registry(self.plugins_dirs),
+            offline=self.offline,
             **self.extra,
         )
 
 
 # -- planning ---------------------------------------------------------------------------
-
-def find_audio(directory: Path) -> list[Path]:
-    """Audio files below ``directory`` (recursive, sorted, hidden files skipped)."""
-    from transcribe_cli.audio import AUDIO_EXTENSIONS
-
-    return find_files(directory, AUDIO_EXTENSIONS)
-
 
 # What goes where, and whether it can be written: :mod:`transcribe_cli.planning`.
 from transcribe_cli.planning import check_outputs as check_writable  # noqa: E402
@@ -87,15 +82,13 @@ from transcribe_cli.planning import plan_jobs  # noqa: E402
 
 # -- running ----------------------------------------------------------------------------
 
-_WORKER: Any = None
-
-
-def _init_worker(config: TranscriberConfig) -> None:
-    global _WORKER
+def _build_or_error(config: TranscriberConfig) -> Any:
+    """A worker process's transcriber, or the error that stopped it being built (reported on
+    each of its jobs, so the pool does not die silently; Ctrl-C and SIGTERM still stop it)."""
     try:
-        _WORKER = config.build()
-    except BaseException as exc:  # reported per job, so the pool does not die silently
-        _WORKER = exc
+        return config.build()
+    except Exception as exc:
+        return exc
 
 
 def transcribe_job(transcriber: Any, job: Job, fmt: str, verbose: bool = False, output: Any = None) -> JobResult:
@@ -143,10 +136,10 @@ def transcribe_job(transcriber: Any, job: Job, fmt: str, verbose: bool = False, 
     )
 
 
-def _work(job: Job, fmt: str, verbose: bool = False, output: Any = None) -> JobResult:
-    if isinstance(_WORKER, BaseException):
-        return JobResult(job, "failed", error=f"worker could not start: {_WORKER}")
-    return transcribe_job(_WORKER, job, fmt, verbose, output)
+def _work(transcriber: Any, job: Job, fmt: str, verbose: bool = False, output: Any = None) -> JobResult:
+    if isinstance(transcriber, Exception):
+        return JobResult(job, "failed", error=f"worker could not start: {transcriber}")
+    return transcribe_job(transcriber, job, fmt, verbose, output)
 
 
 def _remove_partial_outputs(jobs: Iterable[Job]) -> None:
@@ -194,16 +187,13 @@ def run_jobs(
         return results
     workers = max(1, min(workers, len(todo)))
     try:
-        if workers == 1:
+        if workers == 1:  # in this process, where a model that cannot be built is the run's one error
             transcriber = transcriber or config.build()
-            for job in todo:
-                done(transcribe_job(transcriber, job, fmt, verbose, config.output))
-            return results
-
-        config = TranscriberConfig(**{**asdict(config), "threads": config.threads or threads_per_worker(workers)})
-        run_in_processes(
-            todo, partial(_work, fmt=fmt, verbose=verbose, output=config.output), workers=workers, initializer=_init_worker,
-            initargs=(config,), on_result=done,
+        else:
+            config = TranscriberConfig(**{**asdict(config), "threads": config.threads or threads_per_worker(workers)})
+        run_tasks(
+            todo, partial(_work, fmt=fmt, verbose=verbose, output=config.output), workers=workers,
+            setup=_build_or_error, setup_args=(config,), state=transcriber, on_result=done,
             crashed=lambda job, exc: JobResult(job, "failed", error=f"worker crashed: {type(exc).__name__}: {exc}"),
         )
     except KeyboardInterrupt:

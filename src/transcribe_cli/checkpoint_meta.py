@@ -189,7 +189,7 @@ def checkpoint_spec(spec: ModelSpec, path: str | Path, meta: dict[str, Any]) -> 
         if isinstance(outputs, list) and outputs and all(isinstance(key, str) for key in outputs):
             changes["outputs"] = tuple(outputs)
         if isinstance(meta.get("context_frames"), int) and not isinstance(meta["context_frames"], bool):
-            changes["context_frames"] = meta["context_frames"]
+            changes.update(context_frames=meta["context_frames"], context_seconds=None)
         if "audio_normalization" in meta and isinstance(meta["audio_normalization"], (str, type(None))):
             changes["audio_normalization"] = meta["audio_normalization"]
     return dataclasses.replace(spec, **changes) if changes else spec

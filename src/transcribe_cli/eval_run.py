@@ -1,7 +1,7 @@
 """Running an evaluation: every (recording, entry) pair, scored, in this process or in workers.
 
 An *entry* is one column of the report: a model run through the normal pipeline
-(:class:`~transcribe_cli.batch.TranscriberConfig` → :class:`~transcribe_cli.inference.Transcriber`)
+(:class:`~transcribe_cli.batch.TranscriberConfig` → :class:`~transcribe_cli.pipeline.Transcriber`)
 or a folder of transcriptions made elsewhere. For a model, activations are computed once
 per file and decoded once per point of the entry's sweep grid (one point, the configured
 options, without ``--sweep``); every decoding is scored with
@@ -25,7 +25,7 @@ from typing import Any
 
 from transcribe_cli.batch import TranscriberConfig
 from transcribe_cli.errors import TranscribeError
-from transcribe_cli.workers import run_in_processes, threads_per_worker
+from transcribe_cli.workers import run_tasks, threads_per_worker
 from transcribe_cli.notes import Note
 
 #: Suffixes tried, in order, for a transcription in an ``--estimates`` folder.
@@ -134,16 +134,12 @@ def with_suffix(stem: PurePosixPath, suffix: str) -> PurePosixPath:
 
 
 def decode_with(
-    transcriber: Any, activations: Mapping[str, Any], overrides: Mapping[str, Any], pedals: Sequence[Any] = ()
+    pipeline: Any, activations: Mapping[str, Any], overrides: Mapping[str, Any], pedals: Sequence[Any] = ()
 ) -> list[Note]:
-    """Decode ``activations`` with the transcriber's decoder options updated by ``overrides``,
+    """Decode ``activations`` with the pipeline's decoder options updated by ``overrides``,
     and extend the notes over ``pedals`` (the sustain pedal a model predicted, when the
     references are pedal-extended: the MAESTRO convention on both sides)."""
-    if not overrides:
-        notes = transcriber.decode(activations)
-    else:
-        options = {**transcriber.decoder_options, **overrides}
-        notes = transcriber.decode_fn(dict(activations), transcriber.frontend_spec.frame_rate, **options)
+    notes = pipeline.decode(activations, **overrides)
     if pedals:
         from transcribe_cli.midi import extend_over_pedal
 
@@ -197,10 +193,10 @@ class Worker:
         if entry.label not in self.transcribers:
             try:
                 self.transcribers[entry.label] = entry.config.build()
-            except BaseException as exc:  # reported on each of its jobs
+            except Exception as exc:  # reported on each of its jobs; Ctrl-C and SIGTERM still stop the run
                 self.transcribers[entry.label] = exc
         found = self.transcribers[entry.label]
-        if isinstance(found, BaseException):
+        if isinstance(found, Exception):
             raise TranscribeError(f"model could not be built: {found}")
         return found
 
@@ -293,17 +289,8 @@ def read_estimate(folder: Path, job: EvalJob, sustain_pedal: bool) -> list[Note]
 
 # -- running ----------------------------------------------------------------------------
 
-_WORKER: Worker | None = None
-
-
-def _init_worker(settings: EvalSettings) -> None:
-    global _WORKER
-    _WORKER = Worker(settings)
-
-
-def _work(job: EvalJob) -> FileResult:
-    assert _WORKER is not None, "worker not initialised"
-    return _WORKER.run(job)
+def _work(worker: Worker, job: EvalJob) -> FileResult:
+    return worker.run(job)
 
 
 @dataclass(frozen=True)
@@ -361,12 +348,6 @@ def run_evaluation(
         on_result(result)
 
     workers = max(1, min(workers, len(jobs)))
-    if workers == 1:
-        worker = Worker(settings, transcribers)
-        for job in jobs:
-            done(worker.run(job))
-        return results
-
     threads = threads_per_worker(workers)
 
     def threaded(entry: Entry) -> Entry:
@@ -374,10 +355,12 @@ def run_evaluation(
             return entry
         return replace(entry, config=replace(entry.config, threads=threads))
 
-    entries = {job.entry.label: threaded(job.entry) for job in jobs}
-    run_in_processes(
-        [replace(job, entry=entries[job.entry.label]) for job in jobs], _work,
-        workers=workers, initializer=_init_worker, initargs=(settings,), on_result=done,
+    if workers > 1:  # each worker process builds its own models, with its share of the cores
+        entries = {job.entry.label: threaded(job.entry) for job in jobs}
+        jobs = [replace(job, entry=entries[job.entry.label]) for job in jobs]
+    run_tasks(
+        jobs, _work, workers=workers, setup=Worker, setup_args=(settings,),
+        state=Worker(settings, transcribers) if workers == 1 else None, on_result=done,
         crashed=lambda job, exc: FileResult(job, "failed", error=f"worker crashed: {type(exc).__name__}: {exc}"),
     )
     return results

@@ -37,6 +37,8 @@ import hashlib
 import importlib.resources
 import os
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,11 +78,29 @@ def locks_dir() -> Path:
     return cache_root() / "locks"
 
 
+#: ``--offline`` while a pipeline is built (:func:`offline_scope`), for code that fetches
+#: without an ``offline`` argument (a peer model's own wheel fetch)
+_OFFLINE_SCOPE: ContextVar[bool | None] = ContextVar("transcribe_offline", default=None)
+
+
 def offline_mode(offline: bool | None = None) -> bool:
-    """``offline`` when given, else whether ``HF_HUB_OFFLINE`` is set to a true value."""
+    """``offline`` when given, else the enclosing :func:`offline_scope`'s, else whether
+    ``HF_HUB_OFFLINE`` is set to a true value."""
     if offline is not None:
         return offline
+    if _OFFLINE_SCOPE.get() is not None:
+        return bool(_OFFLINE_SCOPE.get())
     return os.environ.get(ENV_OFFLINE, "").strip().lower() in _TRUE
+
+
+@contextmanager
+def offline_scope(offline: bool | None) -> Iterator[None]:
+    """Within the block, :func:`offline_mode` answers ``offline`` (``None``: unchanged)."""
+    token = _OFFLINE_SCOPE.set(offline if offline is not None else _OFFLINE_SCOPE.get())
+    try:
+        yield
+    finally:
+        _OFFLINE_SCOPE.reset(token)
 
 
 def hub_endpoint() -> str | None:

@@ -1,4 +1,5 @@
-"""Frontend → model → decoder over audio of any length, with bounded memory.
+"""Frontend → model over audio of any length, with bounded memory (the windowed part of
+:class:`transcribe_cli.pipeline.Pipeline`), and the models' input normalisation.
 
 Long recordings are cut into windows of ``window_frames`` output frames. Each window is
 computed from a chunk of audio that extends ``margin`` frames beyond it on both sides
@@ -15,16 +16,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Iterator
 
 import numpy as np
 
 from transcribe_cli.errors import TranscribeError
-from transcribe_cli.notes import PEDAL_MODES, Note, Pedal, Transcription
-from transcribe_cli.options import effective_options
-from transcribe_cli.registry import Registry, get_registry
-from transcribe_cli.specs import PEDAL_ACTIVATION, DecoderSpec, FrontendSpec, ModelSpec
 
 DEFAULT_WINDOW_SECONDS = 20.0
 
@@ -204,124 +200,3 @@ def compute_activations(
                 for i, w in enumerate(batch):
                     outputs[key][w.start : w.stop] = value[i, w.keep]
     return outputs
-
-
-class Transcriber:
-    """A ready-to-use pipeline for one model/decoder pair; build once, transcribe many files."""
-
-    def __init__(
-        self,
-        model: str,
-        *,
-        decoder: str | None = None,
-        options: list[str] | tuple[str, ...] = (),
-        device: str = "auto",
-        weights: str | Path | None = None,
-        registry: Registry | None = None,
-        window_seconds: float = DEFAULT_WINDOW_SECONDS,
-        batch_size: int | None = None,
-    ):
-        from transcribe_cli.model_uri import resolve_model_argument, resolve_model_weights
-
-        self.registry = registry or get_registry()
-        # a registered name, hf://owner/repo@revision/file or a checkpoint path
-        choice = resolve_model_argument(model, self.registry, weights=weights)
-        self.model_spec: ModelSpec = choice.spec
-        self.decoder_spec: DecoderSpec = self.registry.decoder(decoder or self.model_spec.decoder)
-        self.frontend_spec: FrontendSpec = self.registry.frontend(self.model_spec.frontend)
-        missing = set(self.decoder_spec.requires) - set(self.model_spec.outputs)
-        if missing:
-            raise TranscribeError(
-                f"decoder {self.decoder_spec.name!r} needs {', '.join(sorted(missing))} activations, "
-                f"which model {self.model_spec.name!r} does not produce",
-                f"use its default decoder {self.model_spec.decoder!r}",
-            )
-        # defaults < the model's tuned decoder options < -O pairs; types and ranges checked here
-        self.model_options, self.decoder_options = effective_options(self.model_spec, self.decoder_spec, options)
-        self.weights_path = resolve_model_weights(choice, weights)
-
-        self.device = select_device(device)
-        self.frontend = self.frontend_spec.factory().to(self.device).eval()
-        self.model = self.model_spec.factory(self.weights_path, **self.model_options)
-        self.model = self.model.to(self.device).eval()
-        self.decode_fn: Callable[..., list[Note]] = self.decoder_spec.factory()
-        self.window_frames = max(1, int(round(window_seconds * self.frontend_spec.frame_rate)))
-        self.batch_size = batch_size or (8 if self.device.type == "cuda" else 2)
-
-    @property
-    def sample_rate(self) -> int:
-        return self.frontend_spec.sample_rate
-
-    def activations(self, audio: np.ndarray) -> dict[str, np.ndarray]:
-        if self.model_spec.windowing == "model":
-            # a peer model (plugins/) takes the recording as loaded and windows it its own way,
-            # so its results equal the peer's; no conditioning or normalisation of ours applies
-            return self.model.activations(np.asarray(audio, dtype=np.float32))
-        from transcribe_cli.conditioning import condition
-
-        # DC removal and the silence/noise gate apply before every model's own normalisation
-        audio, verdict = condition(audio, self.sample_rate)
-        if verdict.blank:  # silence or noise: no notes, and no model run
-            n_frames = audio.shape[0] // self.frontend_spec.hop_length + 1
-            return {key: np.zeros((n_frames, 1 if key == PEDAL_ACTIVATION else 88), dtype=np.float32)
-                    for key in self.model_spec.outputs}
-        audio = normalize_audio(audio, self.model_spec.audio_normalization, self.sample_rate)
-        return compute_activations(
-            audio,
-            self.frontend,
-            self.model,
-            context_frames=self.model_spec.context_frames,
-            window_frames=self.window_frames,
-            batch_size=self.batch_size,
-            device=self.device,
-        )
-
-    def decode(self, activations: Mapping[str, np.ndarray]) -> list[Note]:
-        return self.decode_fn(dict(activations), self.frontend_spec.frame_rate, **self.decoder_options)
-
-    def transcribe_audio(self, audio: np.ndarray) -> list[Note]:
-        """The notes of ``audio`` (key-release ends; see :meth:`transcribe` for the pedal)."""
-        return self.decode(self.activations(audio))
-
-    def decode_pedals(self, activations: Mapping[str, np.ndarray]) -> list[Pedal]:
-        """Sustain-pedal intervals from the ``pedal`` activation (none without one)."""
-        from transcribe_cli.decoders.pedal import decode_pedal
-
-        if PEDAL_ACTIVATION not in activations:
-            return []
-        return decode_pedal(activations[PEDAL_ACTIVATION], self.frontend_spec.frame_rate)
-
-    def transcribe(self, audio: np.ndarray, pedal: str = "cc") -> Transcription:
-        """Notes and sustain pedal of ``audio``. ``pedal``: ``"cc"`` keeps key-release notes and
-        the pedal intervals (written as CC64), ``"extend"`` extends the notes over the pedal
-        (the MAESTRO convention) and drops the intervals, ``"none"`` drops the intervals."""
-        if pedal not in PEDAL_MODES:
-            raise TranscribeError(f"unknown pedal mode {pedal!r}", f"use one of {', '.join(PEDAL_MODES)}")
-        activations = self.activations(audio)
-        notes = self.decode(activations)
-        pedals = self.decode_pedals(activations) if pedal != "none" else []
-        if pedal == "extend":
-            from transcribe_cli.midi import extend_over_pedal
-
-            return Transcription(extend_over_pedal(notes, pedals), [], extended=True)
-        return Transcription(notes, pedals)
-
-    def transcribe_file(self, path: str | Path) -> list[Note]:
-        from transcribe_cli.audio import load_audio
-
-        return self.transcribe_audio(load_audio(path, self.sample_rate))
-
-    def describe(self) -> dict[str, Any]:
-        """What produced a transcription (for JSON outputs and eval reports)."""
-        from transcribe_cli import __version__
-
-        return {
-            "transcribe_cli": __version__,
-            "model": self.model_spec.name,
-            "model_options": self.model_options,
-            "frontend": self.frontend_spec.name,
-            "decoder": self.decoder_spec.name,
-            "decoder_options": self.decoder_options,
-            "weights": str(self.weights_path) if self.weights_path else None,
-            "device": str(self.device),
-        }

@@ -89,7 +89,7 @@ def onnx_metadata(spec: Any, frontend: Any, checkpoint_meta: dict[str, Any], out
                      "hop_length": frontend.hop_length, "n_bins": frontend.n_bins},
         "decoder": checkpoint_meta.get("decoder") or spec.decoder,
         "outputs": list(outputs),
-        "context_frames": spec.context_frames,
+        "context_frames": spec.context_frames_at(frontend.frame_rate),
         "audio_normalization": spec.audio_normalization,
         "transcribe_cli": __version__,
         "source_sha256": source_sha256,

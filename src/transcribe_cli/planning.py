@@ -58,7 +58,8 @@ def plan_jobs(
     """Pair every input audio file with its output path (see the module docstring);
     ``note`` is told about inputs dropped as duplicates."""
     from transcribe_cli.audio import AUDIO_EXTENSIONS
-    from transcribe_cli.batch import Job, find_audio
+    from transcribe_cli.audio import find_audio
+    from transcribe_cli.batch import Job
     from transcribe_cli.outputs import note_file_format
 
     inputs = [Path(p) for p in inputs]

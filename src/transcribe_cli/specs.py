@@ -10,11 +10,44 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+@dataclass(frozen=True)
+class Option:
+    """One option of a frontend, model, decoder or dataset: its default (whose type is the
+    option's type and drives ``--option key=value`` parsing), a one-line help text, and
+    constraints checked once by :func:`transcribe_cli.options.resolve_options`.
+
+    ``low``/``high`` are inclusive bounds for numbers; ``positive`` requires a number above 0;
+    ``odd`` requires an odd integer; ``choices`` restricts a string option.
+    """
+
+    default: Any
+    help: str = ""
+    low: float | None = None
+    high: float | None = None
+    odd: bool = False
+    choices: tuple[str, ...] | None = None
+    positive: bool = False
+
+
+def option_defaults(table: Mapping[str, Option]) -> dict[str, Any]:
+    """``{name: default}`` for an option table (what a spec's ``options`` holds)."""
+    return {name: option.default for name, option in table.items()}
+
+
+def declared_options(spec: Any) -> dict[str, Option]:
+    """A spec's options as :class:`Option` s: its ``option_table`` where it gives one, else
+    its plain ``options`` defaults (typed by their defaults, no bounds)."""
+    table = getattr(spec, "option_table", None) or {}
+    return {**{name: Option(default) for name, default in spec.options.items()}, **table}
+
+
 #: the per-key activations a model may produce (each ``[T, 88]`` in [0, 1]) — the one list
 #: frontends, models, decoders, training targets and exports share
 NOTE_ACTIVATIONS: tuple[str, ...] = ("onset", "frame", "offset", "velocity")
 #: the sustain-pedal activation (``[T, 1]`` in [0, 1]) of models that predict the pedal
 PEDAL_ACTIVATION = "pedal"
+#: every activation a built-in model may produce (the training targets, the loss weights)
+ACTIVATIONS: tuple[str, ...] = (*NOTE_ACTIVATIONS, PEDAL_ACTIVATION)
 
 
 @dataclass(frozen=True)
@@ -29,7 +62,9 @@ class FrontendSpec:
     hop_length: int
     n_bins: int
     description: str = ""
+    # every accepted option with its default; ``option_table``: their :class:`Option` s
     options: Mapping[str, Any] = field(default_factory=dict)
+    option_table: Mapping[str, Option] = field(default_factory=dict)
 
     @property
     def frame_rate(self) -> float:
@@ -48,9 +83,12 @@ class DecoderSpec:
     requires: tuple[str, ...]
     options: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
-    # optional: each option's help text and bounds (``transcribe_cli.decoders.Option`` by name),
-    # checked before any audio is read
-    option_table: Mapping[str, Any] = field(default_factory=dict)
+    # optional: each option's help text and bounds (an :class:`Option` by name), checked before
+    # any audio is read
+    option_table: Mapping[str, Option] = field(default_factory=dict)
+    # the options training's validation may tune on the validation files, each with the values it
+    # tries (every combination is decoded; the best is stored in the checkpoint)
+    tunable: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -94,11 +132,15 @@ class ModelSpec:
     description: str = ""
     weights: WeightsSource = field(default_factory=WeightsSource)
     options: Mapping[str, Any] = field(default_factory=dict)
+    option_table: Mapping[str, Option] = field(default_factory=dict)
     decoder_options: Mapping[str, Any] = field(default_factory=dict)
     # activation keys the model produces (decoders declare which ones they need)
     outputs: tuple[str, ...] = NOTE_ACTIVATIONS
-    # frames of context the model needs on each side of a window to be exact there
+    # context the model needs on each side of a window to be exact there: ``context_seconds``
+    # when given (converted at the frontend's frame rate, :meth:`context_frames_at`), else
+    # ``context_frames`` (a receptive field counted in frames)
     context_frames: int = 16
+    context_seconds: float | None = None
     # "peak": the pipeline peak-normalises the whole recording before the frontend
     audio_normalization: str | None = None
     # "pipeline": the frontend and model run window by window (:mod:`transcribe_cli.inference`);
@@ -118,6 +160,12 @@ class ModelSpec:
     @property
     def trainable(self) -> bool:
         return self.network is not None
+
+    def context_frames_at(self, frame_rate: float) -> int:
+        """Frames of context each side of a window at the frontend's ``frame_rate``."""
+        if self.context_seconds is None:
+            return self.context_frames
+        return int(round(self.context_seconds * frame_rate))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Run tasks in worker processes, reporting each result as it finishes.
 
-Shared by ``transcribe run``, ``transcribe eval`` and the training-data preparation
-(:func:`parallel_map`). Workers are *spawned* (forking a
+Shared by ``transcribe run`` and ``transcribe eval`` (:func:`run_tasks`: a state built once
+per worker, such as its models) and the training-data preparation (:func:`parallel_map`). Workers are *spawned* (forking a
 process that already runs torch threads is unsafe); each builds its own state in
 ``initializer``. A worker that dies (e.g. killed for memory) turns into a failed result for
 its task via ``crashed``. Ctrl-C or SIGTERM (see :mod:`transcribe_cli.signals`) stops the
@@ -87,10 +87,59 @@ class _StoppableWork:
 
 
 def _start_worker(initializer: Callable[..., None], initargs: tuple[Any, ...]) -> None:
-    from transcribe_cli.signals import stop_on_sigterm
+    from transcribe_cli.signals import WorkerStopped, exit_worker_now, stop_on_sigterm
 
     stop_on_sigterm()
-    initializer(*initargs)
+    try:
+        initializer(*initargs)
+    except WorkerStopped:  # stopped while building its state (e.g. a model): nothing to report
+        exit_worker_now()
+
+
+#: what :func:`run_tasks`' ``setup`` built in this worker process (the one per-process state)
+_STATE: Any = None
+
+
+def _set_state(setup: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    global _STATE
+    _STATE = setup(*args)
+
+
+@dataclass(frozen=True)
+class _WithState:
+    """``task -> work(state, task)`` with this worker's state; picklable for spawned workers."""
+
+    work: Callable[[Any, Any], Any]
+
+    def __call__(self, task: Any) -> Any:
+        return self.work(_STATE, task)
+
+
+def run_tasks(
+    tasks: Sequence[T],
+    work: Callable[[Any, T], R],
+    *,
+    workers: int,
+    setup: Callable[..., Any],
+    setup_args: tuple[Any, ...] = (),
+    state: Any = None,
+    on_result: Callable[[R], None],
+    crashed: Callable[[T, BaseException], R],
+) -> None:
+    """``work(state, task)`` for every task, ``on_result`` called here as each finishes.
+
+    With one worker the tasks run in this process on ``state`` (built by
+    ``setup(*setup_args)`` when not given); with more, each spawned worker builds its own
+    state with ``setup`` once (what ``transcribe run`` and ``transcribe eval`` share: a
+    worker builds its models once, then runs many files). ``work`` and ``setup`` must be
+    picklable (module-level functions or classes)."""
+    if workers <= 1:
+        state = setup(*setup_args) if state is None else state
+        for task in tasks:
+            on_result(work(state, task))
+        return
+    run_in_processes(tasks, _WithState(work), workers=workers, initializer=_set_state,
+                     initargs=(setup, setup_args), on_result=on_result, crashed=crashed)
 
 
 def stop_pool(pool: ProcessPoolExecutor, grace: float = STOP_GRACE_SECONDS) -> None:

@@ -56,7 +56,7 @@ def test_cli_notes_equal_the_peers_own(piano_clip, tmp_path, cli):
 
 def test_decoder_options_are_the_peers(piano_clip):
     """One model run, decoded with non-default options, equals the peer's predict() with them."""
-    from transcribe_cli.inference import Transcriber
+    from transcribe_cli.pipeline import Transcriber
 
     options = {"onset_threshold": 0.7, "frame_threshold": 0.4, "minimum_note_length": 200.0,
                "minimum_frequency": 150.0, "maximum_frequency": 1000.0, "melodia_trick": False}

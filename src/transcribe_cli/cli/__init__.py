@@ -47,8 +47,9 @@ def _root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
 ) -> None:
-    STATE.verbose = STATE.verbose or verbose
-    STATE.quiet = STATE.quiet or quiet
+    # --verbose/--quiet (here or after the command) were read once, by main(), into the
+    # State every command gets as ``ctx.obj``; they are declared here for --help and parsing
+    del plugins_dir, verbose, quiet, version
 
 
 def _prescan_plugins_dirs(argv: list[str]) -> list[str]:
@@ -124,12 +125,13 @@ def main(argv: list[str] | None = None) -> None:
     for name, value in OPENMP_DEFAULTS.items():
         os.environ.setdefault(name, value)  # inherited by spawned workers too
     argv = list(sys.argv[1:] if argv is None else argv)
+    # the one place verbosity is set: before parsing, since building the app may already warn
     STATE.verbose = any(a in ("-v", "--verbose") for a in argv)
     STATE.quiet = any(a in ("-q", "--quiet") for a in argv) and not STATE.verbose
     STATE.plugins_dirs = tuple(_prescan_plugins_dirs(argv))
     try:
         app = build_app(STATE.plugins_dirs)
-        app(args=argv, prog_name="transcribe")
+        app(args=argv, prog_name="transcribe", obj=STATE)
     except TranscribeError as exc:
         if STATE.verbose:
             traceback.print_exc()

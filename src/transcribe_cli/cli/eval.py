@@ -253,8 +253,6 @@ def eval_command(
     from transcribe_cli.eval_scoring import metric_key
     from transcribe_cli.registry import get_registry
 
-    STATE.verbose = STATE.verbose or verbose
-    STATE.quiet = (STATE.quiet or quiet) and not STATE.verbose
     metric = metric_key(sweep_metric)
     models = list(model or ([] if estimates else [DEFAULT_MODEL]))
     sweeps = list(sweep or ())

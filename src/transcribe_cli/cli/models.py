@@ -170,7 +170,8 @@ def info(
     spec = registry.model(name)
     row = model_row(spec, registry)
     # what `transcribe run --model NAME` runs with: the decoder's defaults after the model's tuning
-    row["model_options"], row["decoder_options"] = effective_options(spec, registry.decoder(spec.decoder))
+    resolved = effective_options(spec, registry.decoder(spec.decoder), frontend_spec=registry.frontend(spec.frontend))
+    row["model_options"], row["decoder_options"] = resolved.model, resolved.decoder
     card = find_card(spec)
     problems = validate_card(card, spec) if card is not None else []
     if as_json:

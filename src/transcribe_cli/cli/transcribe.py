@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -135,10 +134,6 @@ def run(
     from transcribe_cli.signals import exit_code, interrupts_as_exceptions
     from transcribe_cli.workers import cap_workers
 
-    if offline:
-        os.environ["HF_HUB_OFFLINE"] = "1"  # read at call time, inherited by worker processes
-    STATE.verbose = STATE.verbose or verbose
-    STATE.quiet = (STATE.quiet or quiet) and not STATE.verbose
     fmt = _format(fmt, output)
     if executor not in ("local", "ray"):
         raise TranscribeError(f"unknown executor {executor!r}", "use --executor local or --executor ray")
@@ -164,6 +159,7 @@ def run(
         device=device,
         weights=weights,
         plugins_dirs=STATE.plugins_dirs,
+        offline=True if offline else None,  # passed down to every worker, not through os.environ
         output=output_options(fmt, len(plan), tempo=tempo, quantize=quantize, pedal=pedal,
                               split_hands=split_hands, preview=preview, sonify=sonify),
     )

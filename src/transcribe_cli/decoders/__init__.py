@@ -4,8 +4,8 @@ This is the plugin's registration module: it must stay cheap to import (no numpy
 torch). Each decoder lives in its own module, imported only when its ``factory`` is
 called. The option tables below are the single source of truth for every decoder's
 accepted options, defaults (whose types drive ``--option key=value`` parsing), help
-text and value constraints; :func:`transcribe_cli.decoders.common.resolve_options`
-validates against them.
+text and value constraints; :func:`transcribe_cli.options.resolve_options`
+validates against them (:class:`transcribe_cli.specs.Option` is every plugin's option type).
 
 Shared conventions (see :mod:`transcribe_cli.decoders.common`): activations are arrays
 ``[T, 88]`` in [0, 1]; key index ``k`` is MIDI pitch ``21 + k``; frame ``t`` is time
@@ -17,28 +17,10 @@ threshold; a note covering frames ``[s, e)`` has onset ``s / frame_rate`` and of
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from transcribe_cli.hookspecs import hookimpl
-from transcribe_cli.specs import DecoderSpec
-
-
-@dataclass(frozen=True)
-class Option:
-    """One decoder option: its default (whose type is the option's type), a one-line
-    help text, and constraints checked by ``common.resolve_options``.
-
-    ``low``/``high`` are inclusive bounds for numbers; ``odd`` requires an odd integer;
-    ``choices`` restricts a string option.
-    """
-
-    default: Any
-    help: str
-    low: float | None = None
-    high: float | None = None
-    odd: bool = False
-    choices: tuple[str, ...] | None = None
+from transcribe_cli.specs import DecoderSpec, Option, option_defaults
 
 
 def _threshold(what: str, default: float = 0.5) -> Option:
@@ -89,6 +71,10 @@ FRAME_THRESHOLD_OPTIONS: dict[str, Option] = {
 }
 
 
+#: the values training's validation tries for a decoder's main threshold
+THRESHOLDS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+
+
 def _factory(module: str) -> Callable[[], Callable[..., Any]]:
     def load() -> Callable[..., Any]:
         return importlib.import_module(f"{__name__}.{module}").decode
@@ -96,18 +82,14 @@ def _factory(module: str) -> Callable[[], Callable[..., Any]]:
     return load
 
 
-def defaults(options: Mapping[str, Option]) -> dict[str, Any]:
-    """``{name: default}`` for an option table (what ``DecoderSpec.options`` holds)."""
-    return {name: option.default for name, option in options.items()}
-
-
 SPECS: tuple[DecoderSpec, ...] = (
     DecoderSpec(
         name="onset-peaks",
         factory=_factory("onset_peaks"),
         requires=("onset", "frame"),
-        options=defaults(ONSET_PEAKS_OPTIONS),
+        options=option_defaults(ONSET_PEAKS_OPTIONS),
         option_table=ONSET_PEAKS_OPTIONS,
+        tunable={"onset_threshold": THRESHOLDS},
         description=(
             "Onset peak picking confirmed by frame activation; notes end at an offset peak, "
             "when the frame activation drops, or at a re-onset (uses offset/velocity if present)."
@@ -117,8 +99,9 @@ SPECS: tuple[DecoderSpec, ...] = (
         name="onsets-frames",
         factory=_factory("onsets_frames"),
         requires=("onset", "frame"),
-        options=defaults(ONSETS_FRAMES_OPTIONS),
+        options=option_defaults(ONSETS_FRAMES_OPTIONS),
         option_table=ONSETS_FRAMES_OPTIONS,
+        tunable={"onset_threshold": THRESHOLDS},
         description=(
             "Onsets and Frames (Hawthorne et al. 2018): a note starts where the onset activation "
             "rises above threshold and lasts while onset or frame stays above threshold."
@@ -128,8 +111,9 @@ SPECS: tuple[DecoderSpec, ...] = (
         name="frame-threshold",
         factory=_factory("frame_threshold"),
         requires=("frame",),
-        options=defaults(FRAME_THRESHOLD_OPTIONS),
+        options=option_defaults(FRAME_THRESHOLD_OPTIONS),
         option_table=FRAME_THRESHOLD_OPTIONS,
+        tunable={"threshold": THRESHOLDS},
         description=(
             "For frame-only models: threshold, median-filter along time, and turn runs of "
             "active frames into notes."

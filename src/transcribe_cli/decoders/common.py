@@ -23,99 +23,14 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from transcribe_cli.decoders import Option
 from transcribe_cli.errors import OptionError, PluginError
 from transcribe_cli.labels import target_to_velocity
 from transcribe_cli.specs import NOTE_ACTIVATIONS
 from transcribe_cli.notes import PIANO_KEYS, PIANO_LOWEST, Note, sort_notes
 
-ACTIVATION_KEYS = NOTE_ACTIVATIONS
 
 # Activations a hair outside [0, 1] (float rounding in a model) are clipped, not rejected.
 _RANGE_TOLERANCE = 1e-4
-
-
-# --------------------------------------------------------------------------- options
-
-
-def resolve_options(
-    decoder: str, declared: Mapping[str, Option], given: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Merge ``given`` into the defaults of ``declared`` and validate every value.
-
-    Values are coerced to the type of the default: an int where a float is expected
-    becomes a float, an integral float where an int is expected becomes an int; bools
-    are never accepted as numbers. Raises :class:`OptionError` naming the offending
-    option (and, for unknown names, every accepted one).
-    """
-    unknown = sorted(set(given) - set(declared))
-    if unknown:
-        names = ", ".join(repr(name) for name in unknown)
-        plural = "s" if len(unknown) > 1 else ""
-        raise OptionError(
-            f"decoder {decoder!r} has no option{plural} {names}",
-            hint=f"accepted options: {', '.join(declared)}",
-        )
-    resolved = {name: option.default for name, option in declared.items()}
-    for name, value in given.items():
-        resolved[name] = _check_option(decoder, name, declared[name], value)
-    return resolved
-
-
-def _check_option(decoder: str, name: str, option: Option, value: Any) -> Any:
-    """``value`` coerced to the type of ``option.default``, or :class:`OptionError`."""
-    default = option.default
-
-    def fail(requirement: str) -> OptionError:
-        return OptionError(
-            f"decoder {decoder!r}: option {name}={value!r} is invalid, it must be {requirement}",
-            hint=f"default: {name}={default!r}",
-        )
-
-    if isinstance(default, bool):
-        if not isinstance(value, (bool, np.bool_)):
-            raise fail("true or false")
-        return bool(value)
-    if isinstance(default, str):
-        if not isinstance(value, str) or (option.choices and value not in option.choices):
-            raise fail(f"one of {', '.join(option.choices)}" if option.choices else "a string")
-        return value
-    if not isinstance(default, (int, float)):  # pragma: no cover - a declaration error
-        raise TypeError(f"option {name} has unsupported default type {type(default).__name__}")
-
-    wants_int = isinstance(default, int)
-    requirement = _with_bounds(
-        ("an odd integer" if option.odd else "an integer") if wants_int else "a number", option
-    )
-    real = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-    if not real or not math.isfinite(value):
-        raise fail(requirement)
-    if wants_int:
-        if not float(value).is_integer():
-            raise fail(requirement)
-        number: int | float = int(value)
-        if option.odd and number % 2 == 0:
-            raise fail(requirement)
-    else:
-        number = float(value)
-    if (option.low is not None and number < option.low) or (
-        option.high is not None and number > option.high
-    ):
-        raise fail(requirement)
-    return number
-
-
-def _with_bounds(kind: str, option: Option) -> str:
-    def fmt(x: float) -> str:
-        return f"{x:g}"
-
-    if option.low is not None and option.high is not None:
-        return f"{kind} between {fmt(option.low)} and {fmt(option.high)}"
-    if option.low is not None:
-        return f"{kind} >= {fmt(option.low)}"
-    if option.high is not None:
-        return f"{kind} <= {fmt(option.high)}"
-    return kind
 
 
 # ----------------------------------------------------------------------- activations
@@ -150,7 +65,7 @@ def prepare_activations(
 
     arrays: dict[str, np.ndarray] = {}
     n_frames: int | None = None
-    for key in ACTIVATION_KEYS:
+    for key in NOTE_ACTIVATIONS:
         if key not in activations:
             continue
         array = np.ascontiguousarray(activations[key], dtype=np.float32)

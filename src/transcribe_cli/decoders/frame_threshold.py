@@ -29,11 +29,11 @@ from transcribe_cli.decoders.common import (
     build_notes,
     median_filter_mask,
     prepare_activations,
-    resolve_options,
     segment_means,
     velocity_to_midi,
 )
 from transcribe_cli.notes import Note
+from transcribe_cli.options import resolve_options
 
 NAME = "frame-threshold"
 REQUIRES = ("frame",)

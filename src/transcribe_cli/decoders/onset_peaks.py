@@ -46,10 +46,10 @@ from transcribe_cli.decoders.common import (
     next_on_same_key,
     parabolic_shift,
     prepare_activations,
-    resolve_options,
     velocity_to_midi,
 )
 from transcribe_cli.notes import Note
+from transcribe_cli.options import resolve_options
 
 NAME = "onset-peaks"
 REQUIRES = ("onset", "frame")

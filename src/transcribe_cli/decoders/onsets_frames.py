@@ -31,11 +31,11 @@ from transcribe_cli.decoders.common import (
     event_keys,
     next_on_same_key,
     prepare_activations,
-    resolve_options,
     segment_means,
     velocity_to_midi,
 )
 from transcribe_cli.notes import Note
+from transcribe_cli.options import resolve_options
 
 NAME = "onsets-frames"
 REQUIRES = ("onset", "frame")

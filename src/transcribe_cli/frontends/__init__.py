@@ -28,9 +28,8 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from ..errors import OptionError
 from ..hookspecs import hookimpl
-from ..specs import FrontendSpec
+from ..specs import FrontendSpec, Option, option_defaults
 
 #: gain inside ``log1p(log_gain * magnitude)``, shared by the built-in frontends (see above)
 DEFAULT_LOG_GAIN = 1000.0
@@ -45,28 +44,16 @@ LOGMEL_SETTINGS: Mapping[str, Any] = MappingProxyType(
     {"sample_rate": 16_000, "n_fft": 2048, "hop_length": 512, "n_mels": 229, "fmin": 30.0, "fmax": 8000.0}
 )
 
-_OPTIONS: dict[str, Any] = {"log_gain": DEFAULT_LOG_GAIN}
+#: the options every built-in frontend accepts
+FRONTEND_OPTIONS: Mapping[str, Option] = MappingProxyType({
+    "log_gain": Option(DEFAULT_LOG_GAIN, "gain inside log1p(log_gain * magnitude)", positive=True),
+})
 
 
 def _checked_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(options) - set(_OPTIONS))
-    if unknown:
-        raise OptionError(
-            f"frontend {name!r} has no option {', '.join(map(repr, unknown))}",
-            f"available: {', '.join(sorted(_OPTIONS))}",
-        )
-    merged = {**_OPTIONS, **options}
-    try:
-        gain = float(merged["log_gain"])
-    except (TypeError, ValueError):
-        gain = float("nan")
-    if not gain > 0:
-        raise OptionError(
-            f"frontend {name!r}: log_gain must be a positive number, got {merged['log_gain']!r}",
-            f"the default is {DEFAULT_LOG_GAIN:g}",
-        )
-    merged["log_gain"] = gain
-    return merged
+    from ..options import resolve_options
+
+    return resolve_options(name, FRONTEND_OPTIONS, options, kind="frontend")
 
 
 def build_cqt(**options: Any) -> Any:
@@ -123,7 +110,8 @@ def builtin_frontend_specs() -> list[FrontendSpec]:
             hop_length=settings["hop_length"],
             n_bins=n_bins,
             description=description,
-            options=dict(_OPTIONS),
+            options=option_defaults(FRONTEND_OPTIONS),
+            option_table=FRONTEND_OPTIONS,
         )
         for name, factory, settings, n_bins, description in entries
     ]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..hookspecs import hookimpl
-from ..specs import ModelSpec, WeightsSource
+from ..specs import ACTIVATIONS, ModelSpec, WeightsSource
 
 NMF_TEMPLATES = "transcribe_cli:data/nmf_piano_cqt.npz"
 HPPNET_WEIGHTS = "transcribe_cli:data/hppnet_tiny_synth.pt"
@@ -116,8 +116,8 @@ def _neural_spec(name: str, module: str, architecture: dict[str, Any], function:
     )
 
 
-#: seconds of context on each side of an inference window for the recurrent models (each spec
-#: converts it to frames at its frontend's rate); a BiLSTM has mostly forgotten a window's edge by then
+#: seconds of context on each side of an inference window for the recurrent models (the pipeline
+#: converts it to frames at the frontend's rate); a BiLSTM has mostly forgotten a window's edge by then
 LSTM_CONTEXT_SECONDS = 2.0
 
 #: architecture options of each network with their defaults (checkpoints store their own)
@@ -135,11 +135,10 @@ ONSETS_FRAMES_ARCHITECTURE: dict[str, Any] = {"preset": "full", "model_complexit
 CRNN_ARCHITECTURE: dict[str, Any] = {"conv_channels": 16, "embedding": 256, "lstm_hidden": 128, "lstm_layers": 2}
 BILSTM_ARCHITECTURE: dict[str, Any] = {"lstm_hidden": 192, "lstm_layers": 2}
 PITCHVIS_ARCHITECTURE: dict[str, Any] = {"hidden": 1024, "layers": 2, "conv_channels": 16, "dropout": 0.1}
-LOGMEL_CONTEXT_FRAMES = round(LSTM_CONTEXT_SECONDS * 16_000 / 512)  # logmel: 31.25 frames/s
 #: what the two log-mel baselines share
 BASELINE_FIELDS: dict[str, Any] = {
     "family": "baseline", "frontend": "logmel", "decoder": "onsets-frames", "outputs": ("onset", "frame"),
-    "context_frames": LOGMEL_CONTEXT_FRAMES, "train_defaults": {"learning_rate": 1e-3},
+    "context_seconds": LSTM_CONTEXT_SECONDS, "train_defaults": {"learning_rate": 1e-3},
 }
 
 NEURAL_SPECS: tuple[ModelSpec, ...] = (
@@ -154,7 +153,7 @@ NEURAL_SPECS: tuple[ModelSpec, ...] = (
             "The default piano model: harmonic convolutions and pitch-shared dilated temporal convolutions on "
             "the cqt (no recurrent layers, fast on a CPU); onset, frame, offset, velocity and sustain pedal."
         ),
-        outputs=("onset", "frame", "offset", "velocity", "pedal"),
+        outputs=ACTIVATIONS,
         context_frames=PIANO_CONTEXT_FRAMES,
         audio_normalization="loudness",
         # trained 95 min on one CPU core on rendered piano (model_cards/piano.md; configs/piano-synth-cpu.yaml)
@@ -174,7 +173,7 @@ NEURAL_SPECS: tuple[ModelSpec, ...] = (
             "pitch-shared BiLSTMs; presets sp (1.2 M parameters), base (0.8 M), tiny (0.24 M). Bundled weights: "
             "tiny, trained 81 min on 2 CPU cores on rendered piano."
         ),
-        context_frames=round(LSTM_CONTEXT_SECONDS * 50),  # cqt: 50 frames/s
+        context_seconds=LSTM_CONTEXT_SECONDS,
         # the tiny preset trained on rendered piano (model_cards/hppnet.md; configs/hppnet-tiny-synth-cpu.yaml)
         weights=WeightsSource(bundled=HPPNET_WEIGHTS),
         decoder_options=HPPNET_DECODER_OPTIONS,
@@ -191,7 +190,7 @@ NEURAL_SPECS: tuple[ModelSpec, ...] = (
             "Onsets and Frames (Hawthorne et al. 2018/2019, MAESTRO version): conv stacks + BiLSTMs on log-mel; "
             "presets full (26.5 M parameters) and small (3.2 M)."
         ),
-        context_frames=LOGMEL_CONTEXT_FRAMES,
+        context_seconds=LSTM_CONTEXT_SECONDS,
         train_defaults={"learning_rate": 6e-4},
     ),
     _neural_spec(

@@ -52,7 +52,8 @@ from torch import nn
 from transcribe_cli.errors import OptionError
 
 from .layers import PitchwiseLSTM, choice
-from .neural import N_KEYS, OUTPUT_KEYS, TranscriptionNet
+from ..specs import NOTE_ACTIVATIONS
+from .neural import N_KEYS, TranscriptionNet
 
 NAME = "hppnet"
 N_BINS = 352
@@ -186,7 +187,7 @@ class SubNet(nn.Module):
 class HPPNet(TranscriptionNet):
     """HPPNet; see the module docstring. ``forward_logits(features[B, T, 352])``."""
 
-    outputs = OUTPUT_KEYS
+    outputs = NOTE_ACTIVATIONS
 
     def __init__(self, preset: str = "sp", channels: int = 0, lstm_hidden: int = 0):
         super().__init__()
@@ -206,7 +207,7 @@ class HPPNet(TranscriptionNet):
                 SubNet(channels, lstm_hidden, FRAME_HEADS, time_pooling=True),
             ])
         else:
-            self.subnets = nn.ModuleList([SubNet(channels, lstm_hidden, OUTPUT_KEYS)])
+            self.subnets = nn.ModuleList([SubNet(channels, lstm_hidden, NOTE_ACTIVATIONS)])
 
     def forward_logits(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         x = features.unsqueeze(1)

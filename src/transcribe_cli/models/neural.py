@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from transcribe_cli.specs import ModelSpec
 
 CHECKPOINT_FORMAT = 1
-OUTPUT_KEYS = NOTE_ACTIVATIONS
 N_KEYS = 88
 
 
@@ -47,7 +46,7 @@ class TranscriptionNet(nn.Module):
     """Base class of the neural models: subclasses set ``outputs`` and implement
     :meth:`forward_logits`."""
 
-    outputs: tuple[str, ...] = OUTPUT_KEYS
+    outputs: tuple[str, ...] = NOTE_ACTIVATIONS
 
     def forward_logits(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -61,6 +60,19 @@ class TranscriptionNet(nn.Module):
             items = [self.forward(features[i : i + 1]) for i in range(features.shape[0])]
             return {key: torch.cat([item[key] for item in items]) for key in items[0]}
         return {key: torch.sigmoid(value) for key, value in self.forward_logits(features).items()}
+
+    def loss(
+        self, logits: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor], **settings: Any
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The training loss of ``logits`` (:meth:`forward_logits`) against ``targets`` (the
+        labels of :data:`~transcribe_cli.specs.ACTIVATIONS`): the weighted total and each part.
+        ``settings`` are the training config's ``weights``, ``focal_gamma``, ``focal_alpha`` and
+        ``dice_weight``. The default scores the built-in outputs
+        (:func:`transcribe_cli.training.losses.transcription_loss`); a model with other outputs
+        overrides this."""
+        from transcribe_cli.training.losses import transcription_loss
+
+        return transcription_loss(logits, targets, **settings)
 
 
 def count_parameters(module: nn.Module) -> int:

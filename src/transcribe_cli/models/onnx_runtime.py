@@ -1,7 +1,7 @@
 """Run an exported ``.onnx`` network in place of its torch module (``--model model.onnx``).
 
 :class:`OnnxNetwork` wraps an ``onnxruntime.InferenceSession`` so that the
-:class:`~transcribe_cli.inference.Transcriber` uses it exactly like the torch network it was
+:class:`~transcribe_cli.pipeline.Transcriber` uses it exactly like the torch network it was
 exported from: ``network(features[B, T, bins]) -> {key: Tensor[B, T, 88]}`` (probabilities,
 one output per key, named by the key; see :mod:`transcribe_cli.onnx_export`), the tensors on
 the network's device. ``.to(device)`` picks the execution provider (CUDA when the device is

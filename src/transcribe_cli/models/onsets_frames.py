@@ -24,7 +24,8 @@ import torch
 from torch import nn
 
 from .layers import BiLSTM, MelConvStack, choice, positive
-from .neural import N_KEYS, OUTPUT_KEYS, TranscriptionNet
+from ..specs import NOTE_ACTIVATIONS
+from .neural import N_KEYS, TranscriptionNet
 
 NAME = "onsets-frames"
 N_BINS = 229
@@ -34,7 +35,7 @@ PRESETS = {"full": 48, "small": 16}
 class OnsetsAndFrames(TranscriptionNet):
     """Onsets and Frames; see the module docstring. ``forward_logits(features[B, T, 229])``."""
 
-    outputs = OUTPUT_KEYS
+    outputs = NOTE_ACTIVATIONS
 
     def __init__(self, preset: str = "full", model_complexity: int = 0):
         super().__init__()

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import positive
+from ..specs import ACTIVATIONS, NOTE_ACTIVATIONS
 from .neural import N_KEYS, TranscriptionNet
 
 NAME = "piano"
@@ -48,8 +49,7 @@ N_BINS = 352
 BINS_PER_KEY = 4
 #: key offsets of the harmonic convolution's taps: partials 1..8, then sub-harmonics 2..4
 HARMONIC_OFFSETS = (0, 12, 19, 24, 28, 31, 34, 36, -12, -19, -24)
-NOTE_HEADS = ("onset", "frame", "offset", "velocity")
-OUTPUTS = (*NOTE_HEADS, "pedal")
+OUTPUTS = ACTIVATIONS
 DEFAULT_DILATIONS = (1, 2, 4, 8, 16, 32)
 
 
@@ -155,7 +155,7 @@ class PianoNet(TranscriptionNet):
         self.neighbours = nn.Conv2d(c, c, (1, 3), padding=(0, 1))
         self.neighbours_norm = nn.BatchNorm2d(c)
         self.temporal = nn.Sequential(*(TemporalBlock(c, d) for d in dilations))
-        self.heads = KeyHeads(c, NOTE_HEADS, max(c // 4, 4))
+        self.heads = KeyHeads(c, NOTE_ACTIVATIONS, max(c // 4, 4))
         self.pedal = PedalHead(c)
 
     def trunk(self, features: torch.Tensor) -> torch.Tensor:

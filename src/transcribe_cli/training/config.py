@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transcribe_cli.specs import NOTE_ACTIVATIONS, PEDAL_ACTIVATION
+from transcribe_cli.specs import ACTIVATIONS
 from transcribe_cli.errors import OptionError, TranscribeError
 
 CONFIG_FILE = "config.yaml"
@@ -225,8 +225,8 @@ def validate(config: TrainConfig) -> None:
     if config.lr_schedule not in ("cosine", "constant", "step"):
         raise OptionError(f"unknown lr_schedule {config.lr_schedule!r}", "use cosine, constant or step")
     for key, weight in config.loss_weights.items():
-        if key not in (*NOTE_ACTIVATIONS, PEDAL_ACTIVATION):
-            raise OptionError(f"unknown loss weight {key!r}", f"use {', '.join((*NOTE_ACTIVATIONS, PEDAL_ACTIVATION))}")
+        if key not in ACTIVATIONS:
+            raise OptionError(f"unknown loss weight {key!r}", f"use {', '.join(ACTIVATIONS)}")
         if not isinstance(weight, (int, float)) or weight < 0:
             raise OptionError(f"loss weight {key} must be a non-negative number, got {weight!r}")
     from transcribe_cli.eval_scoring import metric_key

@@ -3,7 +3,7 @@
 One optimizer step = one batch of ``batch_size`` random segments *per process* of
 ``segment_seconds`` each (see :mod:`transcribe_cli.training.segments`), run through the
 model's frontend (no gradients; it has no parameters) and the network's logits, scored by
-:func:`~transcribe_cli.training.losses.transcription_loss`, AdamW with warm-up + the
+the model's own ``loss`` (by default :func:`~transcribe_cli.training.losses.transcription_loss`), AdamW with warm-up + the
 chosen schedule, gradient-norm clipping and, on CUDA, fp16 autocast with a gradient scaler.
 
 Every ``validate_every`` steps (and at the end) rank 0 transcribes the validation files with
@@ -26,15 +26,13 @@ import numpy as np
 import torch
 
 from transcribe_cli.errors import TranscribeError
+from transcribe_cli.pipeline import Pipeline, build_frontend
 from transcribe_cli.training.checkpoint import BEST, LAST, Progress, restore_training_checkpoint, save_training_checkpoint
 from transcribe_cli.training.config import TrainConfig, save_config
 from transcribe_cli.training.distributed import World, barrier, broadcast_flag, setup, teardown, unwrap, world_from_env, wrap
-from transcribe_cli.specs import NOTE_ACTIVATIONS, PEDAL_ACTIVATION
-from transcribe_cli.training.losses import transcription_loss
+from transcribe_cli.specs import ACTIVATIONS
 from transcribe_cli.training.run_log import RunLog
-from transcribe_cli.training.validation import TUNED_OPTION, load_validation_set, validate
-
-TARGET_KEYS = (*NOTE_ACTIVATIONS, PEDAL_ACTIVATION)
+from transcribe_cli.training.validation import load_validation_set, validate
 
 
 @dataclass
@@ -136,7 +134,7 @@ class Trainer:
             self._load_initial(initial, config.init_weights)
         self.architecture = {**self.spec.architecture, **architecture}
         self.model = wrap(_Logits(self.network), self.world, self.device)
-        self.frontend = self.frontend_spec.factory().to(self.device).eval()
+        self.frontend = build_frontend(self.frontend_spec, self.device)
         self.optimizer = torch.optim.AdamW(self.network.parameters(), lr=config.learning_rate,
                                            weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, config))
@@ -225,14 +223,14 @@ class Trainer:
     def train_step(self, step: int) -> dict[str, float]:
         batch = self.source.batch(batch_rng(self.config, step, self.world.rank), self.config.batch_size)
         audio = torch.from_numpy(batch["audio"]).to(self.device, non_blocking=True)
-        targets = {key: torch.from_numpy(batch[key]).to(self.device, non_blocking=True) for key in TARGET_KEYS}
+        targets = {key: torch.from_numpy(batch[key]).to(self.device, non_blocking=True) for key in ACTIVATIONS}
         with torch.no_grad():
             features = self.frontend(audio)[:, : self.segment_frames]
         self.model.train()
         with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.use_amp):
             logits = self.model(features)
-        loss, parts = transcription_loss(
-            logits, targets, self.config.loss_weights, focal_gamma=self.config.focal_gamma,
+        loss, parts = self.network.loss(
+            logits, targets, weights=self.config.loss_weights, focal_gamma=self.config.focal_gamma,
             focal_alpha=self.config.focal_alpha, dice_weight=self.config.dice_weight)
         if not torch.isfinite(loss):
             raise TranscribeError(f"the loss became {loss.item()} at step {step}",
@@ -267,13 +265,13 @@ class Trainer:
         assert self.validation is not None
         config = self.config
         started = time.perf_counter()
-        result = validate(
-            self.network, self.frontend, self.validation, decoder=self.decoder,
-            decoder_options={**self.spec.decoder_options, **self.decoder_options},
-            context_frames=self.spec.context_frames, device=self.device, metric=config.validation_metric,
-            tune=config.tune_decoder)
+        pipeline = Pipeline(
+            model_spec=self.spec, frontend_spec=self.frontend_spec, decoder_spec=self.decoder,
+            frontend=self.frontend, model=self.network, device=self.device,
+            decoder_options={**self.decoder.options, **self.spec.decoder_options, **self.decoder_options})
+        result = validate(pipeline, self.validation, metric=config.validation_metric, tune=config.tune_decoder)
         score = result.metrics.get(config.validation_metric, 0.0)
-        option = TUNED_OPTION.get(self.decoder.name)
+        tuned = list(self.decoder.tunable) if config.tune_decoder else []
         log.write({"kind": "validation", "step": self.progress.step, "time": round(self.progress.elapsed, 2),
                    **result.metrics, "seconds": round(time.perf_counter() - started, 2),
                    "decoder_options": result.decoder_options,
@@ -282,12 +280,11 @@ class Trainer:
         improved = score > self.progress.best_score
         self.report(f"step {self.progress.step}: validation {config.validation_metric} {score:.3f}"
                     f" (best {max(score, self.progress.best_score):.3f})"
-                    + (f", {option}={result.decoder_options[option]:g}" if config.tune_decoder and option else ""))
+                    + "".join(f", {option}={result.decoder_options[option]:g}" for option in tuned))
         if improved:
             self.progress.best_score, self.progress.best_step = score, self.progress.step
             self.progress.bad_validations = 0
-            if config.tune_decoder and option:
-                self.decoder_options[option] = result.decoder_options[option]
+            self.decoder_options.update({option: result.decoder_options[option] for option in tuned})
             self.save(BEST, validation={config.validation_metric: score, "step": self.progress.step})
         else:
             self.progress.bad_validations += 1

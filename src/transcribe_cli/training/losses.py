@@ -10,7 +10,9 @@
   a note starts (the onset target); 0 when the batch has no onset.
 
 :func:`transcription_loss` sums the parts present in both the logits and the weights and
-returns the parts too (for logging).
+returns the parts too (for logging). It is the default of every model's own loss
+(:meth:`transcribe_cli.models.neural.TranscriptionNet.loss`), which training calls: a model
+with another output overrides ``loss`` and may use these functions as helpers.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
+
+from transcribe_cli.errors import TranscribeError
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, *, gamma: float = 2.0, alpha: float = 0.0) -> torch.Tensor:
@@ -77,7 +81,11 @@ def transcription_loss(
         elif key == "pedal":
             parts[key] = F.binary_cross_entropy_with_logits(value.float(), targets["pedal"])
         else:
-            raise KeyError(f"no loss for output {key!r}")
+            raise TranscribeError(
+                f"output {key!r} has no built-in loss",
+                "give the model a loss(logits, targets, **settings) method that scores it "
+                "(transcribe_cli.models.neural.TranscriptionNet.loss)",
+            )
     if not parts:
         raise ValueError("every loss weight is 0: nothing to train")
     total = sum(float(weights.get(key, 1.0)) * part for key, part in parts.items())

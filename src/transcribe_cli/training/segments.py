@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from transcribe_cli.notes import PIANO_KEYS, PIANO_LOWEST, Note, Pedal
-from transcribe_cli.specs import NOTE_ACTIVATIONS, PEDAL_ACTIVATION
+from transcribe_cli.specs import ACTIVATIONS, NOTE_ACTIVATIONS, PEDAL_ACTIVATION
 from transcribe_cli.training.audio_store import StoredAudio, load
 from transcribe_cli.workers import Progress, parallel_map
 from transcribe_cli.training.augment import (
@@ -48,7 +48,6 @@ from transcribe_cli.training.augment import (
 #: far below what the augmentations add).
 PITCH_RESAMPLE_QUALITY = "MQ"
 
-LABEL_KEYS = NOTE_ACTIVATIONS
 
 
 @dataclass(frozen=True)
@@ -175,12 +174,12 @@ class SegmentSource:
         ``"offset"``, ``"velocity"`` ``[B, segment_frames, 88]``, all float32."""
         n, frames = self.segment_samples, self.segment_frames
         out = {"audio": np.zeros((batch_size, n), dtype=np.float32)}
-        out.update({key: np.zeros((batch_size, frames, PIANO_KEYS), dtype=np.float32) for key in LABEL_KEYS})
+        out.update({key: np.zeros((batch_size, frames, PIANO_KEYS), dtype=np.float32) for key in NOTE_ACTIVATIONS})
         out[PEDAL_ACTIVATION] = np.zeros((batch_size, frames, 1), dtype=np.float32)
         for b in range(batch_size):
             audio, labels = self.segment(rng)
             out["audio"][b] = audio
-            for key in (*LABEL_KEYS, PEDAL_ACTIVATION):
+            for key in ACTIVATIONS:
                 out[key][b] = labels[key]
         return out
 

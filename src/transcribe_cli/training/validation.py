@@ -2,15 +2,15 @@
 ``transcribe`` would (windowed activations, the model's decoder), and the notes are scored
 with the metrics of ``transcribe eval`` (:func:`transcribe_cli.eval_scoring.score`).
 
-With ``tune`` the decoder's main threshold (:data:`TUNED_OPTION`) is swept over
-:data:`THRESHOLDS` on the same activations (decoding is cheap, the network runs once) and
-the value with the best mean ``metric`` wins; the checkpoint stores it as the model's
-decoder option, so inference uses the tuned threshold.
+With ``tune`` the options the decoder declares tunable (``DecoderSpec.tunable``, e.g. the
+main threshold over 0.1 … 0.7) are swept on the same activations (decoding is cheap, the
+network runs once) and the values with the best mean ``metric`` win; the checkpoint stores
+them as the model's decoder options, so inference uses the tuned threshold.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +18,6 @@ from typing import Any
 import numpy as np
 
 from transcribe_cli.notes import Note, clip_notes  # noqa: F401  (clip_notes: part of this module's API)
-
-#: The option each built-in decoder's threshold tuning sweeps.
-TUNED_OPTION = {"onset-peaks": "onset_threshold", "onsets-frames": "onset_threshold", "frame-threshold": "threshold"}
-THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 
 @dataclass
@@ -60,50 +56,53 @@ def _mean(scores: list[dict[str, float]]) -> dict[str, float]:
     return {key: float(np.mean([s[key] for s in scores])) for key in scores[0]} if scores else {}
 
 
+def tuning_grid(tunable: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the values of the options a decoder declares tunable
+    (``[{}]``, one point with the configured options, when none)."""
+    return [dict(zip(tunable, values)) for values in itertools.product(*tunable.values())]
+
+
+def _point_key(point: Mapping[str, Any]) -> Any:
+    """How :attr:`ValidationResult.per_threshold` names a tuning point: the bare value when one
+    option is tuned (``0.3``), else its description (``"a=0.3, b=2"``)."""
+    if len(point) == 1:
+        return float(next(iter(point.values())))
+    from transcribe_cli.sweep import describe_point
+
+    return describe_point(point)
+
+
 def validate(
-    network: Any,
-    frontend: Any,
+    pipeline: Any,  # transcribe_cli.pipeline.Pipeline around the network being trained
     data: ValidationSet,
     *,
-    decoder: Any,  # DecoderSpec
-    decoder_options: Mapping[str, Any],
-    context_frames: int,
-    device: Any,
     metric: str = "onset_f1",
     tune: bool = False,
-    window_seconds: float = 20.0,
 ) -> ValidationResult:
-    """Transcribe and score every file of ``data``; ``network`` is switched to eval mode and back."""
+    """Transcribe and score every file of ``data`` (its audio is already normalised like
+    inference); the pipeline's model is switched to eval mode and back. With ``tune`` every
+    point of the decoder's tunable options (:attr:`DecoderSpec.tunable`) is decoded from the
+    same activations and the best mean ``metric`` wins."""
     from transcribe_cli.eval_scoring import score
-    from transcribe_cli.inference import compute_activations
 
-    decode = decoder.factory()
-    frame_rate = frontend.sample_rate / frontend.hop_length
+    network = pipeline.model
     was_training = network.training
     network.eval()
     try:
-        activations = [
-            compute_activations(
-                audio, frontend, network, context_frames=context_frames,
-                window_frames=max(1, int(round(window_seconds * frame_rate))), batch_size=4, device=device,
-            )
-            for audio in data.audio
-        ]
+        activations = [pipeline.model_activations(audio) for audio in data.audio]
     finally:
         network.train(was_training)
 
-    base = {**decoder.options, **decoder_options}
-    option = TUNED_OPTION.get(decoder.name) if tune else None
-    candidates = [base] if option is None else [{**base, option: t} for t in THRESHOLDS]
+    points = tuning_grid(pipeline.tunable) if tune else [{}]
     best: ValidationResult | None = None
-    per_threshold: dict[float, float] = {}
-    for options in candidates:
-        scores = [score(ref, decode(act, frame_rate, **options)) for ref, act in zip(data.references, activations)]
+    per_threshold: dict[Any, float] = {}
+    for point in points:
+        scores = [score(ref, pipeline.decode(act, **point)) for ref, act in zip(data.references, activations)]
         mean = _mean(scores)
-        if option is not None:
-            per_threshold[float(options[option])] = mean.get(metric, 0.0)
+        if point:
+            per_threshold[_point_key(point)] = mean.get(metric, 0.0)
         if best is None or mean.get(metric, 0.0) > best.metrics.get(metric, 0.0):
-            best = ValidationResult(mean, dict(options))
+            best = ValidationResult(mean, {**pipeline.decoder_options, **point})
     assert best is not None
     best.per_threshold = per_threshold
     return best
