@@ -34,7 +34,7 @@ def make_clips(folder: Path, files: int, seconds: float) -> float:
     import numpy as np
     import soundfile as sf
 
-    from transcribe_cli.audio import load_audio
+    from transcribe_cli.io.audio import load_audio
 
     audio = load_audio(EXAMPLE, SR)
     length = int(seconds * SR)

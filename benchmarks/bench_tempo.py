@@ -106,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     import mir_eval
 
     from learn_nmf_templates import clip_notes, piece_midi, pop909_pieces
-    from transcribe_cli.audio import load_audio
+    from transcribe_cli.io.audio import load_audio
     from transcribe_cli.pipeline import Transcriber
-    from transcribe_cli.midi import read_midi, write_midi
+    from transcribe_cli.io.midi import read_midi, write_midi
     from transcribe_cli.rendering import render
     from transcribe_cli.tempo import track_tempo
 

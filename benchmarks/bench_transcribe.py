@@ -30,7 +30,7 @@ EXAMPLES = ROOT / "examples"
 def example_audio(sample_rate: int, seconds: float):
     import numpy as np
 
-    from transcribe_cli.audio import load_audio
+    from transcribe_cli.io.audio import load_audio
 
     source = sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".flac", ".wav"))[0]
     audio = load_audio(source, sample_rate)

@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench_tempo import reference
     from learn_nmf_templates import clip_notes, piece_midi, pop909_pieces
-    from transcribe_cli.audio import load_audio
-    from transcribe_cli.midi import read_midi, write_midi
+    from transcribe_cli.io.audio import load_audio
+    from transcribe_cli.io.midi import read_midi, write_midi
     from transcribe_cli.rendering import render
     from transcribe_cli.tempo import ENVELOPE_RATE, audio_onset_envelope, track_beats
 

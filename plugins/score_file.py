@@ -12,10 +12,10 @@ import json
 import sys
 import time
 
-from transcribe_cli.audio import load_audio
-from transcribe_cli.eval_scoring import score
+from transcribe_cli.io.audio import load_audio
+from transcribe_cli.evaluation.scoring import score
 from transcribe_cli.pipeline import Transcriber
-from transcribe_cli.outputs import read_notes
+from transcribe_cli.io.outputs import read_notes
 
 
 def main(argv: list[str]) -> None:

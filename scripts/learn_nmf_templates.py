@@ -28,7 +28,7 @@ and the registered decoders):
    chosen on ``--validation-pieces`` POP909 *valid* pieces (first ``--validation-seconds``
    of each), rendered with the two template pianos and with two pianos the templates never
    saw (:data:`UNSEEN_PIANOS`), maximising the mean of onset F1 and frame F1 (mir_eval, see
-   :mod:`transcribe_cli.evaluation`). The ``frame-threshold`` decoder is tuned too, for
+   :mod:`transcribe_cli.evaluation.metrics`). The ``frame-threshold`` decoder is tuned too, for
    comparison (kept in the metadata).
 5. The ``.npz`` holds ``W`` and ``meta`` (JSON): model name, format, frontend and its
    settings, model settings, tuned decoder options, every input file with its sha256,
@@ -110,7 +110,7 @@ def piece_midi(piece_id: str) -> Path:
 
 
 def file_sha256(path: Path) -> str:
-    from transcribe_cli.hub import file_digest
+    from transcribe_cli.weights.hub import file_digest
 
     return file_digest(path)
 
@@ -165,8 +165,8 @@ def render_example(
 ) -> Example:
     """Render ``midi`` with one of :data:`PIANOS`, load it as the pipeline does and analyse
     it; ``seconds`` keeps only the start (audio and notes)."""
-    from transcribe_cli.audio import load_audio
-    from transcribe_cli.midi import read_midi
+    from transcribe_cli.io.audio import load_audio
+    from transcribe_cli.io.midi import read_midi
     from transcribe_cli.rendering import render
 
     piano_name, soundfont, program = piano
@@ -205,7 +205,7 @@ def decode(decoder: str, acts: dict[str, np.ndarray], frame_rate: float, **optio
 
 def score(ref: Sequence, est: Sequence) -> dict[str, float]:
     """Note and frame metrics (onset F1 at 50 ms, frame F1 at 10 ms, …)."""
-    from transcribe_cli.evaluation import evaluate_notes
+    from transcribe_cli.evaluation.metrics import evaluate_notes
 
     return dict(evaluate_notes(ref, est))
 
@@ -215,7 +215,7 @@ def score(ref: Sequence, est: Sequence) -> dict[str, float]:
 
 def write_scale_midi(path: Path) -> list:
     """Write the isolated-note MIDI (every key at :data:`SCALE_VELOCITIES`); returns its notes."""
-    from transcribe_cli.midi import write_midi
+    from transcribe_cli.io.midi import write_midi
     from transcribe_cli.notes import Note
 
     notes, t = [], 0.25

@@ -6,7 +6,7 @@
 Every file goes through :class:`transcribe_cli.pipeline.Transcriber` — the ``transcribe``
 command's pipeline: ``load_audio`` at 16 kHz, peak normalisation, the ``cqt`` frontend over
 20 s windows, the model, and the registered default decoder with the model's tuned
-options — and is scored with :func:`transcribe_cli.evaluation.evaluate_notes` (mir_eval:
+options — and is scored with :func:`transcribe_cli.evaluation.metrics.evaluate_notes` (mir_eval:
 onset F1 at ±50 ms, frame F1 at 10 ms).
 
 Sets:
@@ -51,8 +51,8 @@ KEYS = ("onset_precision", "onset_recall", "onset_f1", "onset_offset_f1", "onset
 
 
 def measure(transcriber, audio_path: Path, midi_path: Path) -> dict[str, Any]:
-    from transcribe_cli.evaluation import evaluate_notes
-    from transcribe_cli.midi import read_midi
+    from transcribe_cli.evaluation.metrics import evaluate_notes
+    from transcribe_cli.io.midi import read_midi
 
     started = time.perf_counter()
     est = transcriber.transcribe_file(audio_path)

@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import soundfile as sf
 
-    from transcribe_cli.midi import read_midi, write_midi
+    from transcribe_cli.io.midi import read_midi, write_midi
     from transcribe_cli.rendering import render, resolve_soundfont
 
     if piece_split(args.piece) != "test":

@@ -12,8 +12,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import REAL, ROOT
-from transcribe_cli.evaluation import note_metrics
-from transcribe_cli.midi import read_midi
+from transcribe_cli.evaluation.metrics import note_metrics
+from transcribe_cli.io.midi import read_midi
 
 needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="../shared/data/real is not present")
 GOLDEN = ROOT / "tests" / "golden"
@@ -53,7 +53,7 @@ def test_held_out_rendered_piece_golden_scores(cli, tmp_path):
     Measured 0.892 onset F1 / 0.768 frame F1 when the templates were made; the bounds keep a
     small tolerance for numeric differences across machines, far above the issue's 0.5 / 0.6.
     """
-    from transcribe_cli.evaluation import frame_metrics
+    from transcribe_cli.evaluation.metrics import frame_metrics
 
     est = transcribe_to_notes(cli, ROOT / "examples" / "pop909_003.flac", tmp_path / "ex.mid")
     ref = read_midi(ROOT / "examples" / "pop909_003.mid")
@@ -66,7 +66,7 @@ def test_held_out_rendered_piece_golden_scores(cli, tmp_path):
 def test_bundled_hppnet_golden_scores(cli, tmp_path):
     """The tiny HPPNet trained on renders: example 0.905 onset / 0.892 frame F1 when the
     weights were made (tolerances for machine noise)."""
-    from transcribe_cli.evaluation import frame_metrics
+    from transcribe_cli.evaluation.metrics import frame_metrics
 
     out = tmp_path / "ex.mid"
     assert cli(ROOT / "examples" / "pop909_003.flac", "--model", "hppnet", "-o", out).exit_code == 0
@@ -115,7 +115,7 @@ def test_bundled_example_gives_the_stored_notes(cli, tmp_path, model):
     """``transcribe examples/pop909_003.flac -m MODEL -o x.csv`` gives the notes stored in
     ``tests/golden/pop909_003.MODEL.csv`` (written by that command when a change to the
     pipeline's output was intended), within the tolerances above."""
-    from transcribe_cli.outputs import read_notes
+    from transcribe_cli.io.outputs import read_notes
 
     out = tmp_path / f"{model}.csv"
     result = cli(EXAMPLE, "-m", model, "-o", out)

@@ -1,4 +1,4 @@
-"""Tests for transcribe_cli.audio: decoding, channel averaging, resampling, errors."""
+"""Tests for transcribe_cli.io.audio: decoding, channel averaging, resampling, errors."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 sf = pytest.importorskip("soundfile")
 av = pytest.importorskip("av")
 
-from transcribe_cli.audio import AUDIO_EXTENSIONS, audio_duration, is_audio_file, load_audio  # noqa: E402
+from transcribe_cli.io.audio import AUDIO_EXTENSIONS, audio_duration, is_audio_file, load_audio  # noqa: E402
 from transcribe_cli.errors import AudioError  # noqa: E402
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
@@ -193,8 +193,7 @@ def test_generated_files_at_various_rates_and_channels(tmp_path, suffix, fmt, su
 
 def test_ffmpeg_and_libsndfile_paths_agree_on_multichannel_pcm(tmp_path):
     """The PyAV path converts packed int16 and averages channels exactly like libsndfile."""
-    from transcribe_cli import audio as audio_mod
-
+    from transcribe_cli.io import audio as audio_mod
     rng = np.random.default_rng(1)
     data = rng.uniform(-0.9, 0.9, size=(4000, 6)).astype(np.float32)
     path = tmp_path / "six.wav"

@@ -70,7 +70,7 @@ def test_formats(cli, tone_wav, tmp_path):
     assert payload["metadata"]["model"] == "piano"  # the default model
     assert cli(tone_wav, "-o", f"{tmp_path / 'dir'}/", "--format", "csv").exit_code == 0  # a folder: trailing /
     assert sorted(p.suffix for p in (tmp_path / "dir").iterdir()) == [".csv", ".jsonl"]  # the notes, the manifest
-    from transcribe_cli.outputs import read_notes
+    from transcribe_cli.io.outputs import read_notes
 
     assert [n.pitch for n in read_notes(tmp_path / "dir" / "tone.csv")] == [69]
 

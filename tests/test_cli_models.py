@@ -205,7 +205,7 @@ def test_cache_list_and_clear(cli, published):
 def test_hf_uri_transcribes_a_file_end_to_end(published, hub_subprocess_env, tmp_path):
     import soundfile as sf
 
-    from transcribe_cli.midi import read_midi
+    from transcribe_cli.io.midi import read_midi
 
     wav = tmp_path / "tone.wav"
     sf.write(wav, piano_tone(69, 1.0, 16000), 16000)
@@ -229,9 +229,9 @@ def test_bundled_nmf_weights_served_by_the_hub_give_the_same_transcription(hub_e
     transcribes exactly like the bundled model."""
     import soundfile as sf
 
-    from transcribe_cli.checkpoint_meta import read_checkpoint_meta
+    from transcribe_cli.weights.checkpoint_meta import read_checkpoint_meta
     from transcribe_cli.errors import TranscribeError
-    from transcribe_cli.hub import bundled_path
+    from transcribe_cli.weights.hub import bundled_path
     from transcribe_cli.registry import get_registry
 
     try:

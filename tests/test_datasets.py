@@ -217,7 +217,7 @@ def test_default_midi_root(monkeypatch, tmp_path):
 
 def _corpus(root: Path) -> Path:
     """An ASAP-like folder (two pieces, several performers each) plus flat pop-like files."""
-    from transcribe_cli.midi import write_midi
+    from transcribe_cli.io.midi import write_midi
 
     notes = PIECES["bass"]
     for piece in ("Bach/Fugue/bwv_846", "Chopin/Etudes/1"):
@@ -295,7 +295,7 @@ def test_synth_renders_once_and_labels_match(tmp_path, monkeypatch):
 
     monkeypatch.setenv("TRANSCRIBE_CACHE_DIR", str(tmp_path / "cache"))
     root = tmp_path / "midi"
-    from transcribe_cli.midi import write_midi
+    from transcribe_cli.io.midi import write_midi
 
     root.mkdir()
     write_midi(PIECES["chords"], root / "chords.mid")

@@ -28,8 +28,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from transcribe_cli.errors import OptionError
-from transcribe_cli.eval_aggregate import best_point, summarize
-from transcribe_cli.eval_run import (
+from transcribe_cli.evaluation.aggregate import best_point, summarize
+from transcribe_cli.evaluation.run import (
     Entry,
     EvalJob,
     FileResult,
@@ -38,7 +38,7 @@ from transcribe_cli.eval_run import (
     relative_output,
     safe_folder_names,
 )
-from transcribe_cli.eval_scoring import (
+from transcribe_cli.evaluation.scoring import (
     METRIC_KEYS,
     match_onsets,
     metric_key,
@@ -47,13 +47,13 @@ from transcribe_cli.eval_scoring import (
     score,
 )
 from transcribe_cli.notes import Note
-from transcribe_cli.sweep import SweepSpec, describe_point, grid
+from transcribe_cli.evaluation.sweep import SweepSpec, describe_point, grid
 
 F1_KEYS = [k for k in METRIC_KEYS if k.endswith("_f1")]
 
 
 def write_notes(notes, path: Path) -> None:
-    from transcribe_cli.outputs import write_notes as write
+    from transcribe_cli.io.outputs import write_notes as write
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write(notes, path)
@@ -160,7 +160,7 @@ def test_frame_metrics_equal_mir_eval_multipitch_metrics(ref, est):
 
     from mir_eval import multipitch
 
-    from transcribe_cli.evaluation import frame_metrics
+    from transcribe_cli.evaluation.metrics import frame_metrics
     from transcribe_cli.labels import notes_to_roll
 
     end = max(n.offset for n in (*ref, *est))
@@ -333,7 +333,7 @@ def pairs_root(tmp_path_factory):
     """A pairs folder: three synthesised pieces and a silent recording with no notes."""
     import soundfile as sf
 
-    from transcribe_cli.midi import write_midi
+    from transcribe_cli.io.midi import write_midi
 
     root = build_pairs(tmp_path_factory.mktemp("pairs"))
     # near-silence: a -60 dBFS tone, above the conditioning's silence floor (-70 dBFS), so the
@@ -608,7 +608,7 @@ def test_rendered_maestro_through_eval(cli, rendered_maestro, tmp_path):
 def test_synth_dataset_renders_and_scores(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("TRANSCRIBE_CACHE_DIR", str(tmp_path / "cache"))
     corpus = tmp_path / "midi"
-    from transcribe_cli.midi import write_midi
+    from transcribe_cli.io.midi import write_midi
 
     corpus.mkdir()
     for name, notes in PIECES.items():

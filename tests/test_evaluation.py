@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transcribe_cli.evaluation import (
+from transcribe_cli.evaluation.metrics import (
     FRAME_KEYS,
     NOTE_GROUPS,
     evaluate_notes,

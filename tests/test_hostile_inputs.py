@@ -10,7 +10,7 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from transcribe_cli.audio import load_audio
+from transcribe_cli.io.audio import load_audio
 from transcribe_cli.errors import AudioError
 
 SR = 16000

@@ -17,10 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from weights_plugin import write_plugin
-from transcribe_cli import hub
+from transcribe_cli.weights import hub
 from transcribe_cli.errors import TranscribeError, UnknownNameError
-from transcribe_cli.hub import HubFile, NotCachedError, cached_file, fetch, resolve_weights, weights_status
-from transcribe_cli.model_uri import parse_hf_uri, resolve_model_argument, resolve_model_weights
+from transcribe_cli.weights.hub import HubFile, NotCachedError, cached_file, fetch, resolve_weights, weights_status
+from transcribe_cli.weights.uri import parse_hf_uri, resolve_model_argument, resolve_model_weights
 from transcribe_cli.specs import ModelSpec, WeightsSource
 
 
@@ -262,7 +262,7 @@ def test_dropped_connection_is_resumed_or_redone(hub_env, monkeypatch):
 
 _DOWNLOAD_SCRIPT = """
 import sys, time
-from transcribe_cli.hub import HubFile, fetch
+from transcribe_cli.weights.hub import HubFile, fetch
 start = time.time()
 path = fetch(HubFile(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]), progress=False)
 print(path, start, time.time())
@@ -468,7 +468,7 @@ def test_torch_and_safetensors_checkpoints_carry_metadata(tmp_path):
 
     import torch
 
-    from transcribe_cli.checkpoint_meta import read_checkpoint_meta
+    from transcribe_cli.weights.checkpoint_meta import read_checkpoint_meta
 
     torch.save({"meta": {"model": "m1"}, "state_dict": {"w": torch.zeros(2)}}, tmp_path / "a.pt")
     torch.save({"meta": json.dumps({"model": "m2"})}, tmp_path / "b.ckpt")

@@ -15,10 +15,10 @@ mido = pytest.importorskip("mido")
 pytest.importorskip("pretty_midi")
 
 from transcribe_cli.errors import MidiError, OutputError  # noqa: E402
-from transcribe_cli.fileio import atomic_write  # noqa: E402
-from transcribe_cli.midi import apply_sustain_pedal, read_midi, write_midi  # noqa: E402
+from transcribe_cli.io.fileio import atomic_write  # noqa: E402
+from transcribe_cli.io.midi import apply_sustain_pedal, read_midi, write_midi  # noqa: E402
 from transcribe_cli.notes import Note, sort_notes  # noqa: E402
-from transcribe_cli.outputs import FORMATS, NOTE_FORMATS, format_for_path, read_notes, write_notes  # noqa: E402
+from transcribe_cli.io.outputs import FORMATS, NOTE_FORMATS, format_for_path, read_notes, write_notes  # noqa: E402
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 needs_real = pytest.mark.skipif(not (REAL / "stereo_sample.mid").exists(), reason="shared/data/real not available")

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from conftest import ROOT
 from transcribe_cli.errors import TranscribeError
-from transcribe_cli.hub import bundled_path
-from transcribe_cli.model_cards import (
+from transcribe_cli.weights.hub import bundled_path
+from transcribe_cli.weights.cards import (
     find_card,
     iter_source_tree_cards,
     load_card,

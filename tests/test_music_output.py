@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transcribe_cli.midi import read_midi, read_pedals, write_midi
+from transcribe_cli.io.midi import read_midi, read_pedals, write_midi
 from transcribe_cli.notes import Note, Pedal, Transcription
 from transcribe_cli.tempo import TempoMap, track_tempo
 
@@ -81,7 +81,7 @@ def test_tempo_auto_puts_bar_lines_on_the_examples_bars():
     writes are within 70 ms of a reference bar line, and beats score F >= 0.9."""
     import mir_eval
 
-    from transcribe_cli.audio import load_audio
+    from transcribe_cli.io.audio import load_audio
 
     audio = load_audio(EXAMPLE / "pop909_003.flac", 16000)
     notes = read_midi(EXAMPLE / "pop909_003.mid")
@@ -169,7 +169,7 @@ def test_musicxml_bar_lines_fall_on_the_examples_bars(tmp_path):
     pytest.importorskip("music21")
     from music21 import converter
 
-    from transcribe_cli.audio import load_audio
+    from transcribe_cli.io.audio import load_audio
     from transcribe_cli.writing import OutputOptions, write_transcription
 
     notes = sorted(read_midi(EXAMPLE / "pop909_003.mid"), key=lambda n: (n.onset, n.pitch))
@@ -193,7 +193,7 @@ def test_musicxml_bar_lines_fall_on_the_examples_bars(tmp_path):
 
 
 def test_json_has_pedals_and_csv_stays_notes_only(tmp_path):
-    from transcribe_cli.outputs import read_notes, write_notes
+    from transcribe_cli.io.outputs import read_notes, write_notes
 
     notes = [Note(0.0, 1.0, 60), Note(0.5, 1.5, 64)]
     write_notes(notes, tmp_path / "a.json", pedals=[Pedal(0.2, 1.2)])

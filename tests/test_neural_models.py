@@ -317,7 +317,7 @@ def test_piano_windowed_inference_equals_one_pass():
 def test_bundled_checkpoints_run_with_their_own_tuned_decoder_options(name):
     """The registered spec carries the decoder options tuned into its bundled checkpoint
     (cheap to read for --help and `models info`), and the transcriber uses them."""
-    from transcribe_cli.hub import bundled_path
+    from transcribe_cli.weights.hub import bundled_path
     from transcribe_cli.pipeline import Transcriber
 
     spec = get_registry().model(name)

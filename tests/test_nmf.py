@@ -35,7 +35,7 @@ SR = 16000
 
 @pytest.fixture(scope="module")
 def templates():
-    from transcribe_cli.hub import bundled_path
+    from transcribe_cli.weights.hub import bundled_path
 
     return load_templates(bundled_path(NMF_TEMPLATES))
 

@@ -18,11 +18,11 @@ import soundfile as sf
 from conftest import SRC, sine
 
 from transcribe_cli import onnx_export
-from transcribe_cli.checkpoint_meta import checkpoint_spec, read_checkpoint_meta
+from transcribe_cli.weights.checkpoint_meta import checkpoint_spec, read_checkpoint_meta
 from transcribe_cli.errors import TranscribeError
-from transcribe_cli.hub import file_digest
+from transcribe_cli.weights.hub import file_digest
 from transcribe_cli.pipeline import Transcriber
-from transcribe_cli.model_uri import resolve_model_argument
+from transcribe_cli.weights.uri import resolve_model_argument
 from transcribe_cli.models.neural import (
     build_network,
     load_network,
@@ -254,7 +254,7 @@ def test_missing_onnx_packages_name_the_extra(cli, run_dir, tmp_path, monkeypatc
 
 
 def test_onnx_model_transcribes_like_its_checkpoint(cli, run_dir, two_tones, tmp_path):
-    from transcribe_cli.midi import read_midi
+    from transcribe_cli.io.midi import read_midi
 
     notes = {}
     for name in ("best.pt", "model.onnx"):
@@ -341,7 +341,7 @@ def test_onnx_modules_and_reading_metadata_do_not_import_torch(run_dir):
     code = (
         "import sys\n"
         "import transcribe_cli.cli.export, transcribe_cli.models.onnx_runtime\n"
-        "from transcribe_cli.checkpoint_meta import read_checkpoint_meta\n"
+        "from transcribe_cli.weights.checkpoint_meta import read_checkpoint_meta\n"
         f"assert read_checkpoint_meta({str(run_dir / 'model.onnx')!r})['model'] == {MODEL!r}\n"
         "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
     )

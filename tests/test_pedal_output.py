@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import needs_fluidsynth
-from transcribe_cli.midi import read_midi, read_pedals
+from transcribe_cli.io.midi import read_midi, read_pedals
 from transcribe_cli.notes import Note, Pedal
 
 pytestmark = [pytest.mark.render, needs_fluidsynth]
@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.render, needs_fluidsynth]
 
 def pedalled_piece(path) -> list[Pedal]:
     """Broken chords held by the pedal for 1.6 s, released, then dry staccato notes."""
-    from transcribe_cli.midi import write_midi
+    from transcribe_cli.io.midi import write_midi
 
     notes, pedals = [], []
     for bar, root in enumerate([48, 53, 55, 48]):

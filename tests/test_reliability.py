@@ -187,7 +187,7 @@ def test_a_dc_offset_does_not_change_the_notes(nmf):
 
 
 def test_music_is_neither_silence_nor_noise():
-    from transcribe_cli.audio import load_audio
+    from transcribe_cli.io.audio import load_audio
     from transcribe_cli.conditioning import NOISE_FLATNESS, assess
 
     files = [ROOT / "examples" / "pop909_003.flac"] + [p for p in sorted(REAL.glob("*.wav"))
@@ -435,7 +435,7 @@ def test_decoder_noise_is_kept_off_the_terminal(tmp_path):
     middle = len(data) // 2
     data[middle:middle + 400] = bytes((b * 7 + 13) % 256 for b in data[middle:middle + 400])
     (tmp_path / "bad.mp3").write_bytes(bytes(data))
-    code = ("import sys; from transcribe_cli.audio import load_audio; "
+    code = ("import sys; from transcribe_cli.io.audio import load_audio; "
             f"a = load_audio({str(tmp_path / 'bad.mp3')!r}, 16000); print(len(a) > 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(SRC)}, timeout=120)

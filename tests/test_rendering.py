@@ -13,7 +13,7 @@ import soundfile as sf
 
 from transcribe_cli import rendering
 from transcribe_cli.errors import TranscribeError
-from transcribe_cli.midi import write_midi
+from transcribe_cli.io.midi import write_midi
 from transcribe_cli.notes import Note
 
 HAVE_FLUIDSYNTH = have_fluidsynth()

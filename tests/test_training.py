@@ -80,7 +80,7 @@ def test_every_model_trains_a_few_steps(model, pairs_root, tmp_path):
 
 def test_fine_tuning_starts_from_the_published_weights(pairs_root, tmp_path):
     from transcribe_cli.errors import TranscribeError
-    from transcribe_cli.hub import resolve_weights
+    from transcribe_cli.weights.hub import resolve_weights
     from transcribe_cli.models.neural import load_checkpoint
 
     published = load_checkpoint(resolve_weights(get_registry().model("piano")))
@@ -222,10 +222,10 @@ def test_hppnet_train_resume_export_transcribe(cli, tmp_path):
     audio = open_synth(corpus, "all", limit=1)[0].audio_path
     assert cli(audio, "--model", onnx_path, "-o", tmp_path / "onnx.csv").exit_code == 0
     assert cli(audio, "--model", run / "best.pt", "-o", tmp_path / "torch.csv").exit_code == 0
-    from transcribe_cli.outputs import read_notes
+    from transcribe_cli.io.outputs import read_notes
 
     onnx_notes, torch_notes = read_notes(tmp_path / "onnx.csv"), read_notes(tmp_path / "torch.csv")
-    from transcribe_cli.eval_scoring import score
+    from transcribe_cli.evaluation.scoring import score
 
     # barely trained activations hover near the thresholds: allow a few flipped decisions
     assert torch_notes and score(torch_notes, onnx_notes)["onset_f1"] >= 0.95

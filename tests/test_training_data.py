@@ -12,7 +12,7 @@ from conftest import needs_fluidsynth, sine
 
 from transcribe_cli.datasets.base import Item
 from transcribe_cli.errors import AudioError, TranscribeError
-from transcribe_cli.midi import write_midi
+from transcribe_cli.io.midi import write_midi
 from transcribe_cli.notes import PIANO_LOWEST, Note
 from transcribe_cli.training import audio_store
 from transcribe_cli.training.augment import AugmentConfig, resample_ratio
@@ -61,8 +61,7 @@ def dominant_hz(audio: np.ndarray) -> float:
 # -- audio store ----------------------------------------------------------------------------
 
 def test_store_converts_once_and_reconverts_a_changed_file(tmp_path, monkeypatch):
-    from transcribe_cli import audio as audio_io
-
+    from transcribe_cli.io import audio as audio_io
     calls = []
     real = audio_io.load_audio
     monkeypatch.setattr(audio_io, "load_audio", lambda *a, **k: calls.append(a) or real(*a, **k))
@@ -98,7 +97,7 @@ def test_store_reads_slices_with_zeros_outside(tmp_path):
 
 
 def test_load_normalized_matches_inference(tmp_path):
-    from transcribe_cli.audio import load_audio
+    from transcribe_cli.io.audio import load_audio
     from transcribe_cli.inference import normalize_audio
 
     item = make_item(tmp_path, "quiet", sine(300.0, 2.0, 44100, amp=0.1), [], sr=44100)

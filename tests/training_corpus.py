@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from transcribe_cli.midi import write_midi
+from transcribe_cli.io.midi import write_midi
 from transcribe_cli.notes import Note
 
 

@@ -98,9 +98,9 @@ def transcribe_job(transcriber: Any, job: Job, fmt: str, verbose: bool = False, 
     import logging
     import traceback
 
-    from transcribe_cli.audio import load_audio
+    from transcribe_cli.io.audio import load_audio
     from transcribe_cli.diagnostics import collect_warnings
-    from transcribe_cli.outputs import notes_text
+    from transcribe_cli.io.outputs import notes_text
     from transcribe_cli.planning import is_stdout
 
     start = time.perf_counter()
@@ -144,7 +144,7 @@ def _work(transcriber: Any, job: Job, fmt: str, verbose: bool = False, output: A
 
 def _remove_partial_outputs(jobs: Iterable[Job]) -> None:
     """After an interrupt: delete temporary files a killed worker may have left."""
-    from transcribe_cli.fileio import temp_files_for
+    from transcribe_cli.io.fileio import temp_files_for
 
     for job in jobs:
         for tmp in temp_files_for(job.target):

@@ -26,7 +26,7 @@ filesystem. A line cut short by a crash is ignored when reading.
 its output, in any manifest of the folder (so re-sharding still resumes), says ``ok``, was made
 by the same model, decoder, options, weights hash, format and writing options, from an input
 of the same size, and the output is still there and parses
-(:func:`transcribe_cli.outputs.read_notes`; MusicXML and PNG outputs: a non-empty file).
+(:func:`transcribe_cli.io.outputs.read_notes`; MusicXML and PNG outputs: a non-empty file).
 The package version is recorded but not compared, so an upgrade does not redo a collection.
 Everything else is transcribed again.
 """
@@ -71,7 +71,7 @@ def run_identity(transcriber: Any, fmt: str, output: Any = None) -> dict[str, An
     """What produces the outputs: model, decoder, options, weights and their sha256, format,
     the writing options (``output``: tempo, quantize, pedal, ...; a NamedTuple) and the
     version, JSON-normalised so it compares equal to what a manifest reads back."""
-    from transcribe_cli.hub import file_digest
+    from transcribe_cli.weights.hub import file_digest
 
     described = transcriber.describe()
     weights = described.get("weights")
@@ -123,7 +123,7 @@ def _output_parses(path: Path) -> bool:
     """The output reads back as a note list (MIDI, CSV, JSON); a MusicXML or PNG output,
     which holds none to read, must be a non-empty file."""
     from transcribe_cli.errors import TranscribeError
-    from transcribe_cli.outputs import NOTE_FORMATS, note_file_format, read_notes
+    from transcribe_cli.io.outputs import NOTE_FORMATS, note_file_format, read_notes
 
     if note_file_format(path) not in NOTE_FORMATS:
         return path.is_file() and path.stat().st_size > 0

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import TranscribeError
-from .fileio import atomic_write
+from .io.fileio import atomic_write
 
 __all__ = ["midi_to_musicxml", "require_music21"]
 

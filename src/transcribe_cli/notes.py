@@ -2,7 +2,7 @@
 
 Conventions: times are seconds from the start of the audio, pitches are MIDI note
 numbers (A4 = 69), velocities are MIDI velocities 1..127. Conversion to Hz happens only
-at the mir_eval boundary (:mod:`transcribe_cli.evaluation`).
+at the mir_eval boundary (:mod:`transcribe_cli.evaluation.metrics`).
 """
 
 from __future__ import annotations

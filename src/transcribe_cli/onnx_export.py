@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from transcribe_cli.errors import TranscribeError
-from transcribe_cli.hub import file_digest
+from transcribe_cli.weights.hub import file_digest
 from transcribe_cli.inference import DEFAULT_WINDOW_SECONDS
 from transcribe_cli.models.onnx_runtime import META_KEY, first_line, require_module
 from transcribe_cli.registry import Registry, get_registry
@@ -201,7 +201,7 @@ def export_and_check(checkpoint: str | Path, out: str | Path, *, registry: Regis
     """Export the network in ``checkpoint`` to ``out`` (written atomically) after checking it."""
     onnx = require_module("onnx", "ONNX export")
     require_module("onnxruntime", "ONNX export")
-    from transcribe_cli.fileio import atomic_write
+    from transcribe_cli.io.fileio import atomic_write
     from transcribe_cli.models.neural import load_checkpoint, load_network
 
     checkpoint, out = Path(checkpoint), Path(out)

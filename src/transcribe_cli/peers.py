@@ -90,7 +90,7 @@ def local_root(peer: str) -> Path | None:
 
 
 def _offline(offline: bool | None) -> bool:
-    from transcribe_cli.hub import offline_mode
+    from transcribe_cli.weights.hub import offline_mode
 
     return offline_mode(offline)
 
@@ -117,7 +117,7 @@ def _download_wheel(peer: str, sha256: str | None, into: Path, progress: bool) -
         raise PeerError(f"pip downloaded no single wheel for {peer} ({', '.join(w.name for w in wheels) or 'none'})")
     wheel = wheels[0]
     if sha256:
-        from transcribe_cli.hub import file_digest
+        from transcribe_cli.weights.hub import file_digest
 
         actual = file_digest(wheel)
         if actual != sha256.lower():

@@ -159,13 +159,13 @@ class Pipeline:
         notes = self.decode(activations)
         pedals = self.decode_pedals(activations) if pedal != "none" else []
         if pedal == "extend":
-            from transcribe_cli.midi import extend_over_pedal
+            from transcribe_cli.io.midi import extend_over_pedal
 
             return Transcription(extend_over_pedal(notes, pedals), [], extended=True)
         return Transcription(notes, pedals)
 
     def transcribe_file(self, path: str | Path) -> list[Note]:
-        from transcribe_cli.audio import load_audio
+        from transcribe_cli.io.audio import load_audio
 
         return self.transcribe_audio(load_audio(path, self.sample_rate))
 
@@ -206,7 +206,7 @@ class Transcriber(Pipeline):
         batch_size: int | None = None,
         offline: bool | None = None,
     ):
-        from transcribe_cli.hub import offline_scope
+        from transcribe_cli.weights.hub import offline_scope
 
         self.registry = registry or get_registry()
         with offline_scope(offline):  # ``--offline``: no download, also by a plugin's own fetch
@@ -214,7 +214,7 @@ class Transcriber(Pipeline):
 
     def _build(self, model, decoder, options, device, weights, window_seconds, batch_size, offline) -> None:
         from transcribe_cli.inference import select_device
-        from transcribe_cli.model_uri import resolve_model_argument, resolve_model_weights
+        from transcribe_cli.weights.uri import resolve_model_argument, resolve_model_weights
         from transcribe_cli.options import effective_options
 
         choice = resolve_model_argument(model, self.registry, weights=weights, offline=offline)

@@ -3,7 +3,7 @@
 Rules (:func:`plan_jobs`):
 
 * every input must exist; folders are searched recursively (symlinked folders followed once
-  each, see :func:`transcribe_cli.fileio.find_files`) and their layout is kept below ``-o``;
+  each, see :func:`transcribe_cli.io.fileio.find_files`) and their layout is kept below ``-o``;
 * the same file given twice (directly, through a folder, or through a link) is transcribed
   once;
 * ``-o`` is a **file** when it ends in a note suffix (.mid/.midi/.csv/.json) — then exactly
@@ -57,10 +57,10 @@ def plan_jobs(
 ) -> list[Job]:
     """Pair every input audio file with its output path (see the module docstring);
     ``note`` is told about inputs dropped as duplicates."""
-    from transcribe_cli.audio import AUDIO_EXTENSIONS
-    from transcribe_cli.audio import find_audio
+    from transcribe_cli.io.audio import AUDIO_EXTENSIONS
+    from transcribe_cli.io.audio import find_audio
     from transcribe_cli.batch import Job
-    from transcribe_cli.outputs import note_file_format
+    from transcribe_cli.io.outputs import note_file_format
 
     inputs = [Path(p) for p in inputs]
     missing = [str(p) for p in inputs if not p.exists()]

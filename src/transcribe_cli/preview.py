@@ -35,7 +35,7 @@ def save_roll_png(
     from matplotlib.colors import to_rgba
     from matplotlib.figure import Figure
 
-    from .plots import _c_ticks, _save, require_matplotlib
+    from .evaluation.plots import _c_ticks, _save, require_matplotlib
 
     require_matplotlib()
     groups = list(parts) if parts else [list(notes)]
@@ -93,7 +93,7 @@ def terminal_roll(notes: Sequence[Note], *, width: int = 100, height: int | None
         a = int(n.onset / step)
         b = max(a + 1, int(np.ceil(n.offset / step)))
         grid[n.pitch - low, a:min(b, columns)] = True
-    from .eval_report import note_name
+    from .evaluation.report import note_name
 
     lines = []
     ruler = [" "] * columns

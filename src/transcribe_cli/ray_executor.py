@@ -242,9 +242,9 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _remove_temp_files(jobs: list[Job]) -> None:
-    """Delete what :func:`~transcribe_cli.fileio.atomic_write` left for these outputs when a
+    """Delete what :func:`~transcribe_cli.io.fileio.atomic_write` left for these outputs when a
     worker was killed mid-write."""
-    from transcribe_cli.fileio import temp_files_among
+    from transcribe_cli.io.fileio import temp_files_among
 
     for tmp in temp_files_among(job.target for job in jobs):
         tmp.unlink(missing_ok=True)

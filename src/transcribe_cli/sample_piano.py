@@ -14,7 +14,7 @@ What the renderer models (numpy; one pass over the notes):
   open at 127) — a felt hammer's spectrum brightens with speed.
 - **Pedal and dampers**: a note sounds until its key is released or, with the sustain pedal
   (CC64 >= 64) down, until the pedal is lifted or the key is struck again
-  (:func:`transcribe_cli.midi.extend_over_pedal`, the MAESTRO convention); then the damper
+  (:func:`transcribe_cli.io.midi.extend_over_pedal`, the MAESTRO convention); then the damper
   stops it with an exponential release (time constant 50 ms at the top, 150 ms in the bass).
   Keys from F#6 up (MIDI 90+) have no dampers on a grand and ring to the end of the sample.
 - **Re-strikes**: striking a key that still sounds cuts the old voice with a 20 ms fade.
@@ -88,7 +88,7 @@ def load_samples(path: str, sample_rate: int) -> dict[int, np.ndarray]:
     decoded and resampled once, then kept in the cache folder (``<cache>/samples``)."""
     import hashlib
 
-    from transcribe_cli.fileio import atomic_write
+    from transcribe_cli.io.fileio import atomic_write
     from transcribe_cli.paths import cache_root
 
     stat = Path(path).stat()
@@ -151,7 +151,7 @@ def render_with_samples(midi_path: str | Path, samples_path: str | Path, sample_
     """``midi_path`` played on the samples at ``samples_path``: mono float32 audio."""
     from scipy.signal import lfilter
 
-    from transcribe_cli.midi import extend_over_pedal, read_midi, read_pedals
+    from transcribe_cli.io.midi import extend_over_pedal, read_midi, read_pedals
 
     samples = load_samples(str(samples_path), int(sample_rate))
     keys = np.array(sorted(samples))

@@ -2,7 +2,7 @@
 
 A :class:`TempoMap` is a list of beat times in seconds (quarter-note beats), the number of
 beats in a bar and which beat is the first downbeat. Written into a MIDI file
-(:func:`transcribe_cli.midi.write_midi`), it becomes one ``set_tempo`` per beat and one
+(:func:`transcribe_cli.io.midi.write_midi`), it becomes one ``set_tempo`` per beat and one
 ``time_signature`` (N/4), so each beat falls on a multiple of the resolution and each bar
 line on a multiple of N beats — a DAW or notation editor shows the bars where the music has
 them — while every note still lands within half a tick of its time in seconds:

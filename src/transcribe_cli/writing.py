@@ -58,7 +58,7 @@ def write_transcription(
 ) -> int:
     """Write ``transcription`` to ``target`` in ``fmt`` (mid, csv, json, musicxml, png) with
     ``options``, plus the side files; returns the number of notes written."""
-    from .outputs import write_notes
+    from .io.outputs import write_notes
     from .quantize import quantize_notes, quantize_pedals
     from .tempo import TempoMap, track_tempo
 
@@ -86,7 +86,7 @@ def write_transcription(
         parts = {"Right hand": right, "Left hand": left}
 
     def midi_to(path: Path) -> None:
-        from .midi import write_midi
+        from .io.midi import write_midi
 
         write_midi(parts or notes, path, pedals=pedals, tempo_map=tempo_map)
 

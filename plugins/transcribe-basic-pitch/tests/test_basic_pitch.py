@@ -9,7 +9,7 @@ import pytest
 
 import transcribe_basic_pitch
 from transcribe_basic_pitch.adapter import peer
-from transcribe_cli.outputs import read_notes
+from transcribe_cli.io.outputs import read_notes
 from transcribe_cli.registry import get_registry
 
 TOLERANCE = 1e-3  # seconds
@@ -61,7 +61,7 @@ def test_decoder_options_are_the_peers(piano_clip):
     options = {"onset_threshold": 0.7, "frame_threshold": 0.4, "minimum_note_length": 200.0,
                "minimum_frequency": 150.0, "maximum_frequency": 1000.0, "melodia_trick": False}
     transcriber = Transcriber("basic-pitch", options=[f"{k}={v}" for k, v in options.items()], device="cpu")
-    from transcribe_cli.audio import load_audio
+    from transcribe_cli.io.audio import load_audio
 
     notes = transcriber.transcribe_audio(load_audio(piano_clip, transcriber.sample_rate))
     assert_same(ours(notes), peer_notes(piano_clip, **options))
@@ -74,7 +74,7 @@ def test_out_of_range_option_is_one_line(piano_clip, tmp_path, cli):
 
 
 def test_card_matches_the_registered_model():
-    from transcribe_cli.model_cards import find_card, validate_card
+    from transcribe_cli.weights.cards import find_card, validate_card
 
     spec = get_registry().model("basic-pitch")
     card = find_card(spec)

@@ -17,7 +17,7 @@ import pytest
 import soundfile
 
 import transcribe_transkun
-from transcribe_cli.outputs import read_notes
+from transcribe_cli.io.outputs import read_notes
 from transcribe_cli.registry import get_registry
 from transcribe_transkun.adapter import SUSTAIN, load_peer_model
 
@@ -97,7 +97,7 @@ def test_cli_notes_equal_the_peers_own(piano_clip, peer_events, tmp_path, cli):
 def test_midi_notes_and_sustain_equal_the_peers_own(real_clip, tmp_path, cli):
     """Real piano with the pedal down: our MIDI's notes are the peer's within 1 ms and its CC64
     the peer's sustain intervals within half a pedal frame (the same short segments on both)."""
-    from transcribe_cli.midi import read_midi
+    from transcribe_cli.io.midi import read_midi
 
     events = run_peer(real_clip, **FAST)
     sustain = [(e.start, e.end) for e in events if e.pitch == SUSTAIN and e.end > e.start]
@@ -153,8 +153,8 @@ def given_events(monkeypatch):
 @pytest.mark.parametrize("mode", ["cc", "extend", "none"])
 def test_pedal_modes_reach_the_midi(mode, given_events, tmp_path, cli):
     """``--pedal cc``: the peer's sustain as CC64 and key-release notes; ``extend``: notes
-    lengthened over it, no CC64; ``none``: neither (our model's rules, transcribe_cli.midi)."""
-    from transcribe_cli.midi import extend_over_pedal, read_midi
+    lengthened over it, no CC64; ``none``: neither (our model's rules, transcribe_cli.io.midi)."""
+    from transcribe_cli.io.midi import extend_over_pedal, read_midi
     from transcribe_cli.notes import Note, Pedal
 
     wav = tmp_path / "quiet.wav"
@@ -194,7 +194,7 @@ def test_bad_segment_options_are_one_line(piano_clip, tmp_path, cli):
 
 
 def test_card_matches_the_registered_model():
-    from transcribe_cli.model_cards import find_card, validate_card
+    from transcribe_cli.weights.cards import find_card, validate_card
 
     spec = get_registry().model("transkun")
     card = find_card(spec)

@@ -24,7 +24,7 @@ def _scan():
     """huggingface_hub's scan of our Hub cache, or ``None`` when nothing was downloaded yet."""
     from huggingface_hub import scan_cache_dir
 
-    from transcribe_cli.hub import hub_cache_dir
+    from transcribe_cli.weights.hub import hub_cache_dir
 
     folder = hub_cache_dir()
     if not folder.is_dir():
@@ -77,7 +77,7 @@ def list_cache(
     from rich.table import Table
 
     from transcribe_cli.cli.models import human_size
-    from transcribe_cli.hub import hub_cache_dir
+    from transcribe_cli.weights.hub import hub_cache_dir
     from transcribe_cli.registry import get_registry
 
     rows = cached_rows(get_registry(STATE.plugins_dirs))
@@ -100,8 +100,8 @@ def list_cache(
 
 def _revisions_for(target: str, registry, scan) -> list[str]:
     """Commit hashes of the cached revisions holding ``target``'s weights."""
-    from transcribe_cli.hub import HubFile
-    from transcribe_cli.model_uri import is_hf_uri, parse_hf_uri
+    from transcribe_cli.weights.hub import HubFile
+    from transcribe_cli.weights.uri import is_hf_uri, parse_hf_uri
 
     if is_hf_uri(target):
         ref = parse_hf_uri(target)
@@ -131,7 +131,7 @@ def clear(
 ) -> None:
     """Delete downloaded weights: those of the named models, or all of them."""
     from transcribe_cli.cli.models import human_size
-    from transcribe_cli.hub import hub_cache_dir
+    from transcribe_cli.weights.hub import hub_cache_dir
     from transcribe_cli.registry import get_registry
 
     folder = hub_cache_dir()

@@ -20,8 +20,8 @@ def _describe(path: Path) -> str:
 def fetch_target(target: str, registry, *, force: bool, progress: bool) -> str:
     """Download one registered model's weights or one ``hf://`` checkpoint; a line saying
     what happened. Raises :class:`TranscribeError`."""
-    from transcribe_cli.hub import HubFile, fetch, resolve_weights
-    from transcribe_cli.model_uri import is_hf_uri, parse_hf_uri, resolve_model_argument
+    from transcribe_cli.weights.hub import HubFile, fetch, resolve_weights
+    from transcribe_cli.weights.uri import is_hf_uri, parse_hf_uri, resolve_model_argument
 
     if is_hf_uri(target):
         ref = parse_hf_uri(target)

@@ -6,7 +6,7 @@
 
 Every model transcribes every recording through the same pipeline as ``transcribe run``
 (``--decoder``, ``--option``, ``--device``, ``--jobs``); the notes are scored with mir_eval
-(:mod:`transcribe_cli.eval_scoring`). ``--decoder`` and ``--option`` apply to every model,
+(:mod:`transcribe_cli.evaluation.scoring`). ``--decoder`` and ``--option`` apply to every model,
 or to one when prefixed with its ``--model`` name and a colon (``-O nmf:threshold=0.4``).
 """
 
@@ -98,7 +98,7 @@ def check_output_dir(path: Optional[Path], flag: str) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
-    from transcribe_cli.fileio import atomic_write
+    from transcribe_cli.io.fileio import atomic_write
 
     with atomic_write(path, "w", encoding="utf-8", newline="") as handle:
         handle.write(text)
@@ -119,8 +119,8 @@ def build_entries(
     descriptions. Building every model here makes unknown names, bad options and bad sweep
     values fail before any file is touched."""
     from transcribe_cli.batch import TranscriberConfig
-    from transcribe_cli.eval_run import Entry, check_grid, safe_folder_names
-    from transcribe_cli.sweep import SweepSpec, grid
+    from transcribe_cli.evaluation.run import Entry, check_grid, safe_folder_names
+    from transcribe_cli.evaluation.sweep import SweepSpec, grid
 
     labels = list(models) + [str(p) for p in estimates]
     duplicated = sorted({x for x in labels if labels.count(x) > 1})
@@ -240,8 +240,8 @@ def eval_command(
     transcribe eval -d synth --split validation --limit 20 --sweep onset_threshold=0.2:0.8:0.05
     """
     from transcribe_cli.cli.progress import BatchReporter
-    from transcribe_cli.eval_aggregate import build_reports
-    from transcribe_cli.eval_report import (
+    from transcribe_cli.evaluation.aggregate import build_reports
+    from transcribe_cli.evaluation.report import (
         best_lines,
         csv_text,
         json_text,
@@ -249,8 +249,8 @@ def eval_command(
         report_document,
         sweep_table,
     )
-    from transcribe_cli.eval_run import EvalSettings, named, plan, run_evaluation
-    from transcribe_cli.eval_scoring import metric_key
+    from transcribe_cli.evaluation.run import EvalSettings, named, plan, run_evaluation
+    from transcribe_cli.evaluation.scoring import metric_key
     from transcribe_cli.registry import get_registry
 
     metric = metric_key(sweep_metric)
@@ -262,7 +262,7 @@ def eval_command(
             "tune with --sweep first, then rerun with --option KEY=BEST and --plot/--save-midi",
         )
     if plot is not None:
-        from transcribe_cli.plots import require_matplotlib
+        from transcribe_cli.evaluation.plots import require_matplotlib
 
         require_matplotlib()
     for path, flag in ((json_path, "--json"), (csv_path, "--csv")):
@@ -353,7 +353,7 @@ def _report_failures(reports) -> None:
 
 def write_plots(reports, folder: Path, max_seconds: float) -> int:
     """Piano rolls for every scored file and a per-pitch plot per entry; returns the count."""
-    from transcribe_cli.plots import save_per_pitch, save_piano_roll
+    from transcribe_cli.evaluation.plots import save_per_pitch, save_piano_roll
 
     count = 0
     for report in reports:

@@ -36,8 +36,8 @@ def _card_size(card: Any) -> int | None:
 
 def model_row(spec, registry) -> dict[str, Any]:
     """One model as ``transcribe models --json`` shows it (no network)."""
-    from transcribe_cli.hub import weights_status
-    from transcribe_cli.model_cards import find_card
+    from transcribe_cli.weights.hub import weights_status
+    from transcribe_cli.weights.cards import find_card
 
     status = weights_status(spec)
     card = find_card(spec)
@@ -161,7 +161,7 @@ def info(
     from rich.markdown import Markdown
     from rich.rule import Rule
 
-    from transcribe_cli.model_cards import find_card, needs_card, validate_card
+    from transcribe_cli.weights.cards import find_card, needs_card, validate_card
     from transcribe_cli.registry import get_registry
 
     from transcribe_cli.options import effective_options

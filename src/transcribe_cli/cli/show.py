@@ -16,14 +16,14 @@ def show(
     width: Annotated[Optional[int], typer.Option(help="Columns (default: the terminal's width).")] = None,
 ) -> None:
     """Print a compact piano roll of a MIDI/CSV/JSON note file (beats marked with ' on top)."""
-    from transcribe_cli.outputs import format_for_path, read_notes
+    from transcribe_cli.io.outputs import format_for_path, read_notes
     from transcribe_cli.preview import terminal_roll
 
     notes = read_notes(path, sustain_pedal=False)
     beats: list[float] = []
     summary = f"{path}: {len(notes)} notes"
     if format_for_path(path) == "mid":
-        from transcribe_cli.midi import _parse_midi, read_pedals
+        from transcribe_cli.io.midi import _parse_midi, read_pedals
 
         pm = _parse_midi(path)
         beats = [float(b) for b in pm.get_beats()]

@@ -18,7 +18,7 @@ def _format(fmt: Optional[str], output: Optional[str]) -> str:
     """``--format`` if given, else the format ``-o``'s suffix names, else MIDI (CSV for
     ``-o -``); a ``--format`` that contradicts ``-o``'s suffix is an error."""
     from transcribe_cli.errors import OutputError
-    from transcribe_cli.outputs import FORMATS, note_file_format
+    from transcribe_cli.io.outputs import FORMATS, note_file_format
     from transcribe_cli.planning import is_stdout
 
     named = note_file_format(output) if output is not None and not is_stdout(output) else None
@@ -49,7 +49,7 @@ def output_options(fmt: str, jobs: int, *, tempo: str, quantize: Optional[str], 
 
         require_music21()
     if fmt == "png" or preview:
-        from transcribe_cli.plots import require_matplotlib
+        from transcribe_cli.evaluation.plots import require_matplotlib
 
         require_matplotlib()
     if sonify:

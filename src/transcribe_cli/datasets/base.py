@@ -22,7 +22,7 @@ class Item:
     labels_path: Path
 
     def notes(self, sustain_pedal: bool = True) -> list[Note]:
-        from transcribe_cli.outputs import read_notes
+        from transcribe_cli.io.outputs import read_notes
 
         return read_notes(self.labels_path, sustain_pedal=sustain_pedal)
 
@@ -35,7 +35,7 @@ def item_pedals(item: object) -> list[Pedal]:
         return list(pedals())
     labels = Path(getattr(item, "labels_path", "") or "")
     if labels.suffix.lower() in (".mid", ".midi"):
-        from transcribe_cli.midi import read_pedals
+        from transcribe_cli.io.midi import read_pedals
 
         return read_pedals(labels)
     return []

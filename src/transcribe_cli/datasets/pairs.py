@@ -43,7 +43,7 @@ def read_split_file(path: Path) -> set[str]:
 def open_pairs(
     root: str | Path | None, split: str = "all", *, split_file: str = "", limit: int = 0
 ) -> list[Item]:
-    from transcribe_cli.audio import find_audio
+    from transcribe_cli.io.audio import find_audio
 
     root = require_root(root, "pairs")
     check_split(split)

@@ -87,7 +87,7 @@ class SynthItem:
         )
 
     def notes(self, sustain_pedal: bool = True) -> list[Note]:
-        from transcribe_cli.midi import read_midi
+        from transcribe_cli.io.midi import read_midi
 
         return read_midi(self.labels_path, sustain_pedal=sustain_pedal, include_drums=self.program is not None)
 
@@ -110,7 +110,7 @@ def default_midi_root() -> Path:
 
 def find_midi(root: Path) -> list[Path]:
     """MIDI files below ``root`` (recursive, sorted, hidden files and folders skipped)."""
-    from transcribe_cli.fileio import find_files
+    from transcribe_cli.io.fileio import find_files
 
     return find_files(root, MIDI_SUFFIXES)
 

@@ -111,7 +111,7 @@ def network_meta(spec: "ModelSpec", architecture: Mapping[str, Any], **extra: An
 
 def save_weights(path: str | Path, state: Mapping[str, Any]) -> Path:
     """Write a checkpoint dict (``meta`` + ``state_dict`` + anything else) atomically."""
-    from transcribe_cli.fileio import atomic_write
+    from transcribe_cli.io.fileio import atomic_write
 
     path = Path(path)
     if "meta" not in state or "state_dict" not in state:

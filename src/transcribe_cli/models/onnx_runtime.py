@@ -10,7 +10,7 @@ the network.
 
 The metadata an exported file carries (``metadata_props["transcribe_cli"]``, a JSON object)
 is described in :mod:`transcribe_cli.onnx_export` and read by
-:mod:`transcribe_cli.checkpoint_meta`. Importing this module imports neither torch nor
+:mod:`transcribe_cli.weights.checkpoint_meta`. Importing this module imports neither torch nor
 onnxruntime.
 """
 

@@ -3,7 +3,7 @@
 Conventions:
 
 - An *item* is anything with ``.name``, ``.audio_path`` and ``.notes()`` (a dataset item).
-  Its audio is decoded and resampled by :func:`transcribe_cli.audio.load_audio` once and
+  Its audio is decoded and resampled by :func:`transcribe_cli.io.audio.load_audio` once and
   stored as ``<cache root>/train-audio/<key[:2]>/<key>.npy`` (a 1-D little-endian float32
   array) plus ``<key>.json`` (peak, sample count, source). The key hashes the source's
   resolved path, size and mtime, the sample rate and :data:`STORE_VERSION`, so editing
@@ -45,7 +45,7 @@ def store_dir() -> Path:
 
 def store_key(audio_path: str | os.PathLike[str], sample_rate: int) -> str:
     """The cache key of ``audio_path`` converted to ``sample_rate`` (hex sha256)."""
-    from transcribe_cli.audio import _check_file
+    from transcribe_cli.io.audio import _check_file
 
     path = _check_file(audio_path).resolve()  # AudioError for missing/empty/unreadable files
     stat = path.stat()
@@ -121,7 +121,7 @@ def _open_entry(npy: Path, meta_path: Path, sample_rate: int) -> StoredAudio | N
     if shape != (n_samples,) or dtype != DTYPE or not complete or meta.get("sample_rate") != sample_rate:
         return None
     if "loudness" not in meta:  # stored before the loudness level existed: measure it once
-        from transcribe_cli.fileio import atomic_write
+        from transcribe_cli.io.fileio import atomic_write
         from transcribe_cli.inference import measure_level
 
         level = measure_level(np.load(npy, mmap_mode="r"), sample_rate)
@@ -134,8 +134,8 @@ def _open_entry(npy: Path, meta_path: Path, sample_rate: int) -> StoredAudio | N
 
 def load(item: Any, sample_rate: int) -> StoredAudio:
     """``item``'s audio at ``sample_rate``, converted on the first call and stored."""
-    from transcribe_cli import audio as audio_io
-    from transcribe_cli.fileio import atomic_write
+    from transcribe_cli.io import audio as audio_io
+    from transcribe_cli.io.fileio import atomic_write
 
     source = Path(item.audio_path)  # a synth item renders here, on first access
     key = store_key(source, sample_rate)

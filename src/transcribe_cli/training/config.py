@@ -229,7 +229,7 @@ def validate(config: TrainConfig) -> None:
             raise OptionError(f"unknown loss weight {key!r}", f"use {', '.join(ACTIVATIONS)}")
         if not isinstance(weight, (int, float)) or weight < 0:
             raise OptionError(f"loss weight {key} must be a non-negative number, got {weight!r}")
-    from transcribe_cli.eval_scoring import metric_key
+    from transcribe_cli.evaluation.scoring import metric_key
 
     config.validation_metric = metric_key(config.validation_metric)
 
@@ -237,7 +237,7 @@ def validate(config: TrainConfig) -> None:
 def save_config(config: TrainConfig, run_dir: Path) -> Path:
     import yaml
 
-    from transcribe_cli.fileio import atomic_write
+    from transcribe_cli.io.fileio import atomic_write
 
     path = run_dir / CONFIG_FILE
     with atomic_write(path, "w") as f:

@@ -154,7 +154,7 @@ class Trainer:
     def _initial_weights(self, source: str) -> dict[str, Any]:
         """The checkpoint a fine-tuning run starts from: ``published`` (the model's own
         weights, bundled or from the Hub) or a weight file of the same model."""
-        from transcribe_cli.hub import resolve_weights
+        from transcribe_cli.weights.hub import resolve_weights
         from transcribe_cli.models.neural import load_checkpoint
 
         path = resolve_weights(self.spec, None if source == "published" else source)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from transcribe_cli.errors import TranscribeError
-from transcribe_cli.fileio import atomic_write
+from transcribe_cli.io.fileio import atomic_write
 
 METRICS_FILE = "metrics.jsonl"
 CSV_FILE = "validation.csv"

@@ -1,6 +1,6 @@
 """Validation during training: the network transcribes the validation files exactly as
 ``transcribe`` would (windowed activations, the model's decoder), and the notes are scored
-with the metrics of ``transcribe eval`` (:func:`transcribe_cli.eval_scoring.score`).
+with the metrics of ``transcribe eval`` (:func:`transcribe_cli.evaluation.scoring.score`).
 
 With ``tune`` the options the decoder declares tunable (``DecoderSpec.tunable``, e.g. the
 main threshold over 0.1 … 0.7) are swept on the same activations (decoding is cheap, the
@@ -67,7 +67,7 @@ def _point_key(point: Mapping[str, Any]) -> Any:
     option is tuned (``0.3``), else its description (``"a=0.3, b=2"``)."""
     if len(point) == 1:
         return float(next(iter(point.values())))
-    from transcribe_cli.sweep import describe_point
+    from transcribe_cli.evaluation.sweep import describe_point
 
     return describe_point(point)
 
@@ -83,7 +83,7 @@ def validate(
     inference); the pipeline's model is switched to eval mode and back. With ``tune`` every
     point of the decoder's tunable options (:attr:`DecoderSpec.tunable`) is decoded from the
     same activations and the best mean ``metric`` wins."""
-    from transcribe_cli.eval_scoring import score
+    from transcribe_cli.evaluation.scoring import score
 
     network = pipeline.model
     was_training = network.training

@@ -27,7 +27,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .errors import AudioError
+from ..errors import AudioError
 
 if TYPE_CHECKING:  # numpy is imported where it is used, so scanning folders stays cheap
     import numpy as np
@@ -228,7 +228,7 @@ def _decode(file: Path) -> tuple[np.ndarray, int]:
 @contextlib.contextmanager
 def _native_noise(file: Path) -> Iterator[None]:
     """Keep what libmpg123/FFmpeg print straight to stderr off the terminal (debug log)."""
-    from .diagnostics import captured_native_stderr
+    from ..diagnostics import captured_native_stderr
 
     with captured_native_stderr() as noise:
         yield

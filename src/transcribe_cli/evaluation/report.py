@@ -19,7 +19,7 @@ JSON (``--json``; ``"format": "transcribe-cli-eval"``, ``"format_version": 1``):
 CSV (``--csv``): one row per file, entry and sweep point (``kind=file``), plus ``mean`` and
 ``std`` rows per entry and point; columns ``kind, entry, file, status, error``, the swept
 options, ``n_ref, n_est, audio_seconds, seconds`` and every metric of
-:data:`transcribe_cli.eval_scoring.METRICS`.
+:data:`transcribe_cli.evaluation.scoring.METRICS`.
 """
 
 from __future__ import annotations
@@ -34,15 +34,15 @@ from typing import Any
 
 from rich.table import Table
 
-from transcribe_cli.eval_aggregate import EntryReport, Summary
-from transcribe_cli.eval_scoring import (
+from transcribe_cli.evaluation.aggregate import EntryReport, Summary
+from transcribe_cli.evaluation.scoring import (
     METRIC_KEYS,
     METRICS,
     TABLE_GROUPS,
     pitch_precision_recall,
     scoring_settings,
 )
-from transcribe_cli.sweep import describe_point
+from transcribe_cli.evaluation.sweep import describe_point
 
 FORMAT = "transcribe-cli-eval"
 FORMAT_VERSION = 1

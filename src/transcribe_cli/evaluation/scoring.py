@@ -1,11 +1,11 @@
 """Scoring one transcription against its reference, the way ``transcribe eval`` reports it.
 
 Conventions (MIREX / MAESTRO papers; the arithmetic is mir_eval's, through
-:mod:`transcribe_cli.evaluation`):
+:mod:`transcribe_cli.evaluation.metrics`):
 
 - **Frame** precision/recall/F1: piano rolls at :data:`FRAME_RATE` = 100 frames/s (10 ms),
   every MIDI pitch, from time 0 to the last offset of either side, compared with
-  ``mir_eval.multipitch``'s own counting functions (:func:`transcribe_cli.evaluation.frame_metrics`). Not through
+  ``mir_eval.multipitch``'s own counting functions (:func:`transcribe_cli.evaluation.metrics.frame_metrics`). Not through
   ``mir_eval.multipitch.metrics``: its ``validate`` rejects frequencies outside 20 Hz–5 kHz,
   i.e. MIDI pitches below 16 or above 111, which real labels contain (the GuitarSet clip
   in ``../shared/data/real`` has notes at pitch 120).
@@ -42,7 +42,7 @@ PITCH_TOLERANCE_CENTS = 50.0
 
 @dataclass(frozen=True)
 class Metric:
-    key: str  # as in transcribe_cli.evaluation's result dicts
+    key: str  # as in the result dicts of transcribe_cli.evaluation.metrics
     group: str  # human label of the metric group
     measure: str  # "P", "R", "F1" or "Acc"
 
@@ -88,7 +88,7 @@ def metric_key(name: str) -> str:
 
 def score(ref: Sequence[Note], est: Sequence[Note]) -> dict[str, float]:
     """Every metric of :data:`METRICS` for one file."""
-    from transcribe_cli.evaluation import frame_metrics, note_metrics
+    from transcribe_cli.evaluation.metrics import frame_metrics, note_metrics
 
     scores = dict(
         note_metrics(
@@ -111,7 +111,7 @@ def match_onsets(ref: Sequence[Note], est: Sequence[Note]) -> list[tuple[int, in
         return []
     from mir_eval.transcription import match_notes
 
-    from transcribe_cli.evaluation import notes_to_mir_eval
+    from transcribe_cli.evaluation.metrics import notes_to_mir_eval
 
     ref_iv, ref_hz, _ = notes_to_mir_eval(ref)
     est_iv, est_hz, _ = notes_to_mir_eval(est)

@@ -9,7 +9,7 @@ Colours (Okabe-Ito, distinguishable with the common colour-vision deficiencies):
 true positives green and false positives vermillion (estimated notes, drawn half height),
 misses blue (reference notes, full height); every reference note is outlined in black, so
 offset errors of matched notes stay visible. "Matched" is mir_eval's
-onset matching behind note F1 (:func:`transcribe_cli.eval_scoring.match_onsets`).
+onset matching behind note F1 (:func:`transcribe_cli.evaluation.scoring.match_onsets`).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def require_matplotlib() -> None:
 
 
 def _save(figure, path: Path) -> None:
-    from transcribe_cli.fileio import atomic_write
+    from transcribe_cli.io.fileio import atomic_write
 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
@@ -61,7 +61,7 @@ def _bars(ax, notes: Sequence[Note], height: float, **style) -> None:
 
 
 def _c_ticks(ax, low: int, high: int, axis: str = "y") -> None:
-    from transcribe_cli.eval_report import note_name
+    from transcribe_cli.evaluation.report import note_name
 
     ticks = [p for p in range(low, high + 1) if p % 12 == 0] or [low]
     setter = ax.set_yticks if axis == "y" else ax.set_xticks
@@ -81,7 +81,7 @@ def save_piano_roll(
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    from transcribe_cli.eval_scoring import match_onsets
+    from transcribe_cli.evaluation.scoring import match_onsets
 
     matches = match_onsets(ref, est)
     ref_hit = {i for i, _ in matches}
@@ -137,12 +137,12 @@ def save_piano_roll(
 
 def save_per_pitch(counts: np.ndarray, path: str | Path, *, title: str = "") -> Path:
     """Write per-pitch precision and recall (from ``[128, 3]`` tp/fp/fn counts, see
-    :func:`transcribe_cli.eval_scoring.pitch_counts`) with the reference note count per
+    :func:`transcribe_cli.evaluation.scoring.pitch_counts`) with the reference note count per
     pitch as grey bars, to ``path`` (PNG)."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    from transcribe_cli.eval_scoring import pitch_precision_recall
+    from transcribe_cli.evaluation.scoring import pitch_precision_recall
 
     precision, recall = pitch_precision_recall(counts)
     used = np.flatnonzero(counts.sum(axis=1))

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .notes import Note
+from ..notes import Note
 
 #: Note-metric groups in the order they are reported.
 NOTE_GROUPS = ("onset", "onset_offset", "onset_velocity", "onset_offset_velocity")
@@ -108,7 +108,7 @@ def frame_metrics(
     """
     from mir_eval import multipitch
 
-    from .labels import notes_to_roll
+    from ..labels import notes_to_roll
 
     if len(ref) == 0 or len(est) == 0:
         value = _empty_score(len(ref) == 0, len(est) == 0)

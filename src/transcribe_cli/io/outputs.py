@@ -2,7 +2,7 @@
 
 Formats (see :data:`FORMATS`):
 
-* ``mid`` — a Standard MIDI File, see :mod:`transcribe_cli.midi`.
+* ``mid`` — a Standard MIDI File, see :mod:`transcribe_cli.io.midi`.
 * ``csv`` — header ``onset,offset,pitch,velocity``, one note per row, sorted by onset then
   pitch; times in seconds with 4 decimals.
 * ``json`` — ``{"metadata": {...}, "notes": [{"onset", "offset", "pitch", "velocity"}, ...]}``
@@ -26,12 +26,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import MidiError, OutputError
+from ..errors import MidiError, OutputError
 from .fileio import atomic_write
-from .notes import Note, Pedal, sort_notes
+from ..notes import Note, Pedal, sort_notes
 
 if TYPE_CHECKING:
-    from .tempo import TempoMap
+    from ..tempo import TempoMap
 
 __all__ = ["CSV_HEADER", "FORMATS", "TIME_DECIMALS", "format_for_path", "note_file_format", "notes_text", "read_notes", "write_notes"]
 
@@ -90,8 +90,8 @@ def write_notes(
         write_midi(notes, path, tempo=tempo, pedals=pedals, tempo_map=tempo_map)
         return
     if fmt in ("musicxml", "png"):
-        from .notes import Transcription
-        from .writing import write_transcription
+        from ..notes import Transcription
+        from ..writing import write_transcription
 
         write_transcription(Transcription(list(notes), list(pedals)), Path(path), fmt)
         return
@@ -127,7 +127,7 @@ def notes_text(
 def read_notes(path: str | os.PathLike[str], *, sustain_pedal: bool = True) -> list[Note]:
     """Notes from a .mid/.midi, .csv or .json file, sorted by onset then pitch.
 
-    ``sustain_pedal`` applies to MIDI files (see :func:`transcribe_cli.midi.read_midi`).
+    ``sustain_pedal`` applies to MIDI files (see :func:`transcribe_cli.io.midi.read_midi`).
     """
     fmt = format_for_path(path)
     if fmt not in NOTE_FORMATS:

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from transcribe_cli.eval_run import Entry, FileResult
-from transcribe_cli.eval_scoring import METRIC_KEYS
+from transcribe_cli.evaluation.run import Entry, FileResult
+from transcribe_cli.evaluation.scoring import METRIC_KEYS
 
 
 @dataclass

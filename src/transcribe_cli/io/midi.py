@@ -16,7 +16,7 @@ beat). What MIDI cannot express is made explicit rather than left to chance:
 * velocity 0 would mean note-off, so it is written as 1; times before 0 become 0.
 
 The file is written with :mod:`mido` (exact integer tempo, explicit event order) through
-:func:`~transcribe_cli.fileio.atomic_write`.
+:func:`~transcribe_cli.io.fileio.atomic_write`.
 
 Reading (:func:`read_midi`): :mod:`pretty_midi` parses the file (tempo maps, running
 status, note-on velocity 0 as note-off); the notes of all non-drum instruments are merged.
@@ -44,12 +44,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import MidiError
+from ..errors import MidiError
 from .fileio import atomic_write
-from .notes import Note, Pedal, sort_notes
+from ..notes import Note, Pedal, sort_notes
 
 if TYPE_CHECKING:
-    from .tempo import TempoMap
+    from ..tempo import TempoMap
 
 __all__ = ["DEFAULT_RESOLUTION", "SUSTAIN_CC", "apply_sustain_pedal", "read_midi", "write_midi"]
 

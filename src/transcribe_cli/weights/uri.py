@@ -10,9 +10,9 @@
 - a path to a checkpoint file.
 
 A checkpoint names the registered model that builds it in its metadata (see
-:mod:`transcribe_cli.checkpoint_meta`); that model's frontend, decoder and options apply,
+:mod:`transcribe_cli.weights.checkpoint_meta`); that model's frontend, decoder and options apply,
 adjusted by the checkpoint's metadata (tuned ``decoder_options``; an ``.onnx`` file runs on
-onnxruntime, see :func:`~transcribe_cli.checkpoint_meta.checkpoint_spec`).
+onnxruntime, see :func:`~transcribe_cli.weights.checkpoint_meta.checkpoint_spec`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from transcribe_cli.checkpoint_meta import (
+from transcribe_cli.weights.checkpoint_meta import (
     CHECKPOINT_SUFFIXES,
     ONNX_SUFFIX,
     SIDECAR,
@@ -36,7 +36,7 @@ from transcribe_cli.checkpoint_meta import (
     read_sidecar_meta,
 )
 from transcribe_cli.errors import TranscribeError, UnknownNameError
-from transcribe_cli.hub import SPECIAL_REF_RE, HubFile, HubFileNotFoundError, explicit_path, fetch, resolve_weights
+from transcribe_cli.weights.hub import SPECIAL_REF_RE, HubFile, HubFileNotFoundError, explicit_path, fetch, resolve_weights
 from transcribe_cli.registry import Registry
 from transcribe_cli.specs import ModelSpec, WeightsSource
 
@@ -169,7 +169,7 @@ def resolve_model_argument(
     """Turn a ``--model`` value into a :class:`ModelChoice` (downloads a Hub checkpoint).
 
     A registered name never touches the disk or the network here; its weights are resolved
-    later by :func:`transcribe_cli.hub.resolve_weights`."""
+    later by :func:`transcribe_cli.weights.hub.resolve_weights`."""
     model = str(model)
     if model in registry.names("model"):
         if weights is not None and str(weights).lower().endswith(ONNX_SUFFIX):

@@ -5,7 +5,7 @@ An *entry* is one column of the report: a model run through the normal pipeline
 or a folder of transcriptions made elsewhere. For a model, activations are computed once
 per file and decoded once per point of the entry's sweep grid (one point, the configured
 options, without ``--sweep``); every decoding is scored with
-:func:`transcribe_cli.eval_scoring.score`.
+:func:`transcribe_cli.evaluation.scoring.score`.
 
 Like ``transcribe run``, a failure never stops the evaluation: a file that cannot be read,
 a model that raises, or a missing transcription ends that one job as ``failed`` with a
@@ -141,7 +141,7 @@ def decode_with(
     references are pedal-extended: the MAESTRO convention on both sides)."""
     notes = pipeline.decode(activations, **overrides)
     if pedals:
-        from transcribe_cli.midi import extend_over_pedal
+        from transcribe_cli.io.midi import extend_over_pedal
 
         notes = extend_over_pedal(notes, pedals)
     return notes
@@ -153,7 +153,7 @@ def check_grid(transcriber: Any, grid: Sequence[Mapping[str, Any]]) -> None:
     import numpy as np
 
     from transcribe_cli.errors import OptionError
-    from transcribe_cli.sweep import describe_point
+    from transcribe_cli.evaluation.sweep import describe_point
 
     empty = {key: np.zeros((2, 88), dtype=np.float32) for key in transcriber.model_spec.outputs}
     for point in grid:
@@ -170,7 +170,7 @@ def check_grid(transcriber: Any, grid: Sequence[Mapping[str, Any]]) -> None:
 
 
 def _score_points(ref: list[Note], decodings: list[list[Note]]) -> list[PointScore]:
-    from transcribe_cli.eval_scoring import match_onsets, pitch_counts, score
+    from transcribe_cli.evaluation.scoring import match_onsets, pitch_counts, score
 
     points = []
     for est in decodings:
@@ -201,7 +201,7 @@ class Worker:
         return found
 
     def audio(self, item: Any, sample_rate: int) -> Any:
-        from transcribe_cli.audio import load_audio
+        from transcribe_cli.io.audio import load_audio
 
         key = (item.name, sample_rate)
         if self._audio[0] != key:
@@ -253,7 +253,7 @@ class Worker:
             decodings += [decode_with(transcriber, activations, point, pedals) for point in entry.grid[1:]]
             del activations
         if self.settings.save_midi is not None and entry.estimates is None:
-            from transcribe_cli.outputs import write_notes
+            from transcribe_cli.io.outputs import write_notes
 
             target = self.settings.save_midi / entry.folder / job.output(".mid")
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -275,7 +275,7 @@ def read_estimate(folder: Path, job: EvalJob, sustain_pedal: bool) -> list[Note]
     """The transcription of ``job``'s item in ``folder``: the job's output path (what
     ``--save-midi`` writes) or the item's relative path, with any note-file suffix of
     :data:`ESTIMATE_SUFFIXES`. MIDI estimates get the same pedal treatment as the references."""
-    from transcribe_cli.outputs import read_notes
+    from transcribe_cli.io.outputs import read_notes
 
     candidates = [job.output(suffix) for suffix in ESTIMATE_SUFFIXES]
     candidates += [relative_output(job.item.name, suffix) for suffix in ESTIMATE_SUFFIXES]

@@ -123,7 +123,7 @@ def load_card(path: str | Path) -> ModelCard:
 
 def source_tree_cards_dir() -> Path | None:
     """``model_cards/`` of the source checkout this package runs from, if it does."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     folder = root / CARDS_DIR
     return folder if folder.is_dir() and (root / "pyproject.toml").is_file() else None
 
@@ -189,7 +189,7 @@ def _is_text(value: Any) -> bool:
 
 
 def _check_weights(weights: Any, spec: ModelSpec, check_files: bool) -> Iterable[str]:
-    from transcribe_cli.hub import bundled_path, file_digest
+    from transcribe_cli.weights.hub import bundled_path, file_digest
 
     if not isinstance(weights, dict):
         yield "weights: must be a mapping (bundled, or repo/revision/filename; and sha256)"

@@ -22,7 +22,7 @@ from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import OutputError
+from ..errors import OutputError
 
 __all__ = ["atomic_write", "find_files", "temp_files_for"]
 
