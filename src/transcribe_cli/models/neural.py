@@ -146,19 +146,32 @@ def load_network(spec: "ModelSpec", weights_path: str | Path | None) -> Transcri
             f"train it (transcribe train --model {spec.name} --out runs/{spec.name}) and pass "
             f"--model runs/{spec.name}/best.pt, or pass --weights FILE",
         )
+    checkpoint = load_model_checkpoint(spec, weights_path)
+    meta = checkpoint["meta"]
+    architecture = dict(meta.get("architecture", {})) if isinstance(meta, Mapping) else {}
+    network = build_network(spec, architecture)
+    load_state(network, checkpoint, f"weights in {weights_path} do not fit model {spec.name!r}")
+    return network.eval()
+
+
+def load_model_checkpoint(spec: "ModelSpec", weights_path: str | Path) -> dict[str, Any]:
+    """:func:`load_checkpoint`, refusing weights of another model than ``spec``."""
     checkpoint = load_checkpoint(weights_path)
     meta = checkpoint["meta"]
     if isinstance(meta, Mapping) and meta.get("model") not in (None, spec.name):
         raise TranscribeError(f"{weights_path} holds weights of model {meta.get('model')!r}, not {spec.name!r}",
                               f"use --model {meta.get('model')}")
-    architecture = dict(meta.get("architecture", {})) if isinstance(meta, Mapping) else {}
-    network = build_network(spec, architecture)
+    return checkpoint
+
+
+def load_state(network: torch.nn.Module, checkpoint: Mapping[str, Any], mismatch: str, hint: str | None = None) -> None:
+    """Load ``checkpoint``'s weights into ``network``; a shape or key mismatch is one
+    ``TranscribeError`` line: ``mismatch``, then the first line of torch's message."""
     try:
         network.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
-        raise TranscribeError(f"weights in {weights_path} do not fit model {spec.name!r}: {first}") from None
-    return network.eval()
+        raise TranscribeError(f"{mismatch}: {first}", hint) from None
 
 
 def neural_factory(name: str, network: Any, architecture: Mapping[str, Any]):

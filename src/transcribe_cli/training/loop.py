@@ -154,27 +154,20 @@ class Trainer:
     def _initial_weights(self, source: str) -> dict[str, Any]:
         """The checkpoint a fine-tuning run starts from: ``published`` (the model's own
         weights, bundled or from the Hub) or a weight file of the same model."""
+        from transcribe_cli.models.neural import load_model_checkpoint
         from transcribe_cli.weights.hub import resolve_weights
-        from transcribe_cli.models.neural import load_checkpoint
 
         path = resolve_weights(self.spec, None if source == "published" else source)
         if path is None:
             raise TranscribeError(f"model {self.spec.name!r} has no published weights to start from",
                                   "pass --init-weights FILE, or leave it out for a random start")
-        checkpoint = load_checkpoint(path)
-        model = checkpoint["meta"].get("model")
-        if model not in (None, self.spec.name):
-            raise TranscribeError(f"{path} holds weights of model {model!r}, not {self.spec.name!r}",
-                                  f"train --model {model}, or pass weights of {self.spec.name}")
-        return checkpoint
+        return load_model_checkpoint(self.spec, path)
 
     def _load_initial(self, checkpoint: dict[str, Any], source: str) -> None:
-        try:
-            self.network.load_state_dict(checkpoint["state_dict"])
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise TranscribeError(f"--init-weights {source} does not fit this architecture: {first}",
-                                  "leave --architecture out to take the file's own") from None
+        from transcribe_cli.models.neural import load_state
+
+        load_state(self.network, checkpoint, f"--init-weights {source} does not fit this architecture",
+                   "leave --architecture out to take the file's own")
         self.report(f"starting from the weights of {source}")
 
     def _check_run_dir(self, resume: bool) -> None:
