@@ -233,12 +233,67 @@ def note_onset_envelope(notes: Sequence[Note], *, rate: float = ENVELOPE_RATE, e
     return np.log1p(4.0 * envelope)
 
 
-def audio_onset_envelope(audio: np.ndarray, sample_rate: int, *, rate: float = ENVELOPE_RATE) -> np.ndarray:
-    """librosa's spectral-flux onset strength of ``audio`` at about ``rate`` frames/s."""
-    import librosa
+#: STFT size of the audio onset envelope (librosa's ``onset_strength`` default), samples.
+ONSET_N_FFT = 2048
+#: Mel bands of the audio onset envelope, and the dB range below the loudest band kept.
+ONSET_MELS, ONSET_TOP_DB = 128, 80.0
 
+
+def audio_onset_envelope(audio: np.ndarray, sample_rate: int, *, rate: float = ENVELOPE_RATE,
+                         block: int = 1024) -> np.ndarray:
+    """Spectral-flux onset strength of ``audio`` at about ``rate`` frames/s: the numbers of
+    ``librosa.onset.onset_strength(y=audio, sr=sample_rate, hop_length=round(sample_rate / rate))``
+    (float32 rounding aside) in numpy, ``block`` STFT frames at a time.
+
+    librosa's definition: power STFT (``n_fft`` 2048, periodic Hann, centred frames, zero
+    padding), 128 Slaney mel bands from 0 Hz to Nyquist, ``10·log10(max(x, 1e-10))`` floored
+    at 80 dB below the loudest value of the whole recording, then the mean over bands of the
+    positive rise from the previous frame, delayed by ``1 + n_fft // (2·hop)`` frames. Memory
+    is bounded by ``block`` (about 20 MB at 1024), not by the recording's length; the floor is
+    the running maximum, and the blocks computed under a lower one are computed again at the
+    end (so the result does not depend on ``block``)."""
+    from .frontends.mel import mel_filterbank
+
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     hop = int(round(sample_rate / rate))
-    return librosa.onset.onset_strength(y=np.asarray(audio, dtype=np.float32), sr=sample_rate, hop_length=hop)
+    n_fft = ONSET_N_FFT
+    n_frames = len(audio) // hop + 1
+    mel = np.ascontiguousarray(mel_filterbank(sample_rate, n_fft, ONSET_MELS, 0.0, sample_rate / 2).T, dtype=np.float32)
+    window = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+
+    def decibels(first: int, stop: int) -> np.ndarray:
+        """Mel power in dB (unfloored) of frames ``first .. stop - 1``: ``[frames, mels]``."""
+        lo, hi = first * hop - n_fft // 2, (stop - 1) * hop + n_fft // 2
+        segment = np.zeros(hi - lo, dtype=np.float32)
+        a, b = max(lo, 0), min(hi, len(audio))
+        if b > a:
+            segment[a - lo : b - lo] = audio[a:b]
+        frames = np.lib.stride_tricks.sliding_window_view(segment, n_fft)[::hop]
+        spectrum = np.fft.rfft(frames * window, axis=-1)
+        power = spectrum.real**2 + spectrum.imag**2
+        return 10.0 * np.log10(np.maximum(power @ mel, np.float32(1e-10)))
+
+    def rises(db: np.ndarray, floor: np.float32) -> np.ndarray:
+        db = np.maximum(db, floor)
+        return np.maximum(db[1:] - db[:-1], np.float32(0.0)).mean(axis=1)
+
+    flux = np.zeros(n_frames, dtype=np.float32)  # flux[f]: rise from frame f - 1 to frame f
+    top = np.float32(-np.inf)
+    done: list[tuple[int, int, np.float32]] = []
+    for start in range(1, n_frames, block):
+        stop = min(start + block, n_frames)
+        db = decibels(start - 1, stop)
+        top = max(top, db.max())
+        flux[start:stop] = rises(db, top - np.float32(ONSET_TOP_DB))
+        done.append((start, stop, top))
+    for start, stop, used in done:
+        if used < top:  # computed under a lower floor than the recording's
+            flux[start:stop] = rises(decibels(start - 1, stop), top - np.float32(ONSET_TOP_DB))
+    delay = 1 + n_fft // (2 * hop)
+    envelope = np.zeros(n_frames, dtype=np.float32)
+    if n_frames > delay:
+        envelope[delay:] = flux[1 : n_frames - delay + 1]
+    return envelope
 
 
 #: librosa's tightness: how strongly the tracker keeps a steady tempo (its default is 100;
@@ -264,43 +319,140 @@ START_BPM, STD_BPM = 80.0, 1.0
 
 def track_beats(envelope: np.ndarray, *, rate: float = ENVELOPE_RATE, tightness: float = TIGHTNESS,
                 start_bpm: float = START_BPM, std_bpm: float = STD_BPM) -> np.ndarray:
-    """Beat times (seconds) from an onset envelope with librosa's DP beat tracker, its tempo
-    picked by librosa's tempogram estimate under the log-normal prior (``start_bpm``, ``std_bpm``)."""
-    import librosa
-
+    """Beat times (seconds) from an onset envelope: Ellis's dynamic-programming beat tracker
+    (:func:`beat_frames`) at the tempo :func:`estimate_bpm` picks under the log-normal prior
+    (``start_bpm``, ``std_bpm``). The numbers of ``librosa.beat.beat_track(onset_envelope=...,
+    bpm=librosa.feature.tempo(...), trim=False)``, in numpy (no numba compile at run time)."""
+    envelope = np.asarray(envelope, dtype=float)
     if len(envelope) < 4 or not np.any(envelope > 0):
         return np.zeros(0)
+    bpm = estimate_bpm(envelope, rate=rate, start_bpm=start_bpm, std_bpm=std_bpm)
+    return beat_frames(envelope, bpm, rate=rate, tightness=tightness).astype(float) / rate
+
+
+def tempo_frequencies(n_lags: int, rate: float) -> np.ndarray:
+    """BPM of each autocorrelation lag (lag 0: ``inf``), as ``librosa.tempo_frequencies``."""
     hop = 512
-    sr = rate * hop  # librosa only needs sr / hop_length
+    sr = rate * hop  # librosa only needs sr / hop_length; the same float operations as there
+    bpms = np.zeros(n_lags)
+    bpms[0] = np.inf
+    bpms[1:] = 60.0 * sr / (hop * np.arange(1.0, n_lags))
+    return bpms
+
+
+def estimate_bpm(envelope: np.ndarray, *, rate: float = ENVELOPE_RATE, start_bpm: float = START_BPM,
+                 std_bpm: float = STD_BPM, max_bpm: float = MAX_BPM) -> float:
+    """The global tempo: the lag of the time-averaged tempogram (:func:`mean_tempogram`) that
+    is largest after weighting by a log-normal prior, ``log1p(1e6·tg) - ½((log2 bpm - log2
+    start_bpm) / std_bpm)²``, tempi at or above ``max_bpm`` excluded (``librosa.feature.tempo``)."""
+    tg = mean_tempogram(envelope, rate=rate)
+    bpms = tempo_frequencies(len(tg), rate)
+    with np.errstate(invalid="ignore"):
+        logprior = -0.5 * ((np.log2(bpms) - np.log2(start_bpm)) / std_bpm) ** 2
+    logprior[: int(np.argmax(bpms < max_bpm))] = -np.inf
+    return float(bpms[int(np.argmax(np.log1p(1e6 * tg) + logprior))])
+
+
+def beat_frames(envelope: np.ndarray, bpm: float, *, rate: float = ENVELOPE_RATE,
+                tightness: float = TIGHTNESS) -> np.ndarray:
+    """Beat frame indices at a fixed tempo: Ellis's (2007) dynamic program as librosa 0.11's
+    ``beat_track(..., trim=False)`` runs it. The envelope is scaled by its standard deviation
+    and smoothed with a Gaussian of a beat's width (the local score); the cumulative score of
+    frame ``i`` is its local score plus the best ``score[j] - tightness·(log(i-j) - log p)²``
+    over predecessors ``j`` between half a beat and two beats back (``p`` frames a beat); the
+    beats are the backtrace from the last strong local maximum of the cumulative score.
+
+    The predecessors of any frame are at least ``round(p/2)`` frames back, so the program runs
+    that many frames at a time as array operations, not one frame at a time."""
     envelope = np.asarray(envelope, dtype=float)
-    bpm = librosa.feature.tempo(tg=mean_tempogram(envelope, rate=rate)[:, None], sr=sr, hop_length=hop,
-                                start_bpm=start_bpm, std_bpm=std_bpm, max_tempo=MAX_BPM)
-    _, frames = librosa.beat.beat_track(onset_envelope=envelope, sr=sr, hop_length=hop, bpm=float(bpm[0]),
-                                        trim=False, tightness=tightness)
-    return np.asarray(frames, dtype=float) / rate
+    n = len(envelope)
+    period = float(np.round(rate * 60.0 / bpm))
+    onsets = envelope / (envelope.std(ddof=1) + np.finfo(float).tiny)
+    onsets[0] = 0.0  # librosa's local-score loop never reads the first frame
+    window = np.exp(-0.5 * (np.arange(-period, period + 1) * 32.0 / period) ** 2)
+    half = len(window) // 2
+    localscore = np.convolve(onsets, window)[half : half + n]
+    if n < 2 or not np.any(localscore > 0):
+        return np.zeros(0, dtype=int)
+
+    near = int(np.round(period / 2))
+    distance = np.arange(near, int(2 * period) + 1)  # predecessors, nearest first
+    penalty = tightness * (np.log(distance) - np.log(period)) ** 2
+    cumscore = np.empty(n)
+    backlink = np.full(n, -1)
+    for start in range(0, n, max(near, 1)):
+        frames = np.arange(start, min(start + max(near, 1), n))
+        previous = frames[:, None] - distance[None, :]
+        valid = previous >= 0
+        scores = np.where(valid, cumscore[np.maximum(previous, 0)] - penalty, -np.inf)
+        best = np.argmax(scores, axis=1)  # the first (nearest) of equal scores, as librosa
+        found = valid[:, 0]
+        cumscore[frames] = localscore[frames] + np.where(found, scores[np.arange(len(frames)), best], 0.0)
+        backlink[frames] = np.where(found, frames - distance[best], -1)
+    first = int(np.argmax(localscore >= 0.01 * localscore.max()))  # no back-link before the first beat
+    backlink[:first] = -1
+
+    padded = np.pad(cumscore, 1, mode="edge")
+    peaks = (cumscore > padded[:-2]) & (cumscore >= padded[2:])
+    tail = n - 1
+    if peaks.any():
+        candidates = np.flatnonzero(peaks & (cumscore >= 0.5 * np.median(cumscore[peaks])))
+        if len(candidates):
+            tail = int(candidates[-1])
+    beats = np.zeros(n, dtype=bool)
+    while tail >= 0:
+        beats[tail] = True
+        tail = int(backlink[tail])
+    positive = np.flatnonzero(localscore > 0)  # beats on frames of zero local score are dropped
+    beats[: positive[0]] = False
+    beats[positive[-1] + 1 :] = False
+    return np.flatnonzero(beats)
 
 
 #: librosa.feature.tempo's autocorrelation window, seconds (its ``ac_size`` default).
 TEMPOGRAM_SECONDS = 8.0
+#: Frames between the tempogram columns averaged for the global tempo (librosa: every frame).
+#: The 8-s windows of neighbouring frames overlap by 99.5 %, so every 4th frame (40 ms) gives
+#: the same tempo at a quarter of the cost (the mean differs by < 1e-4; same beats on the
+#: benchmark pieces, benchmarks/results/memory.md).
+TEMPOGRAM_STEP = 4
 
 
-def mean_tempogram(envelope: np.ndarray, *, rate: float = ENVELOPE_RATE, block: int = 4096) -> np.ndarray:
-    """The time average of librosa's (centred) autocorrelation tempogram of ``envelope``, computed
-    ``block`` frames at a time: the same numbers as ``librosa.feature.tempogram(...).mean(axis=1)``
-    without holding the whole tempogram (800 lags x frames; 1 GB for a 5-minute file)."""
-    import librosa
-
+def mean_tempogram(envelope: np.ndarray, *, rate: float = ENVELOPE_RATE, step: int = TEMPOGRAM_STEP,
+                   block: int = 1024) -> np.ndarray:
+    """The time average of librosa's (centred) autocorrelation tempogram of ``envelope``: each
+    frame's 8-s Hann-windowed excerpt (the envelope padded by a linear ramp to 0 at both ends),
+    autocorrelated and scaled to 1 at its largest lag value. ``librosa.feature.tempogram(...)
+    .mean(axis=1)`` with ``step=1``; ``step > 1`` averages every ``step``-th frame only
+    (:data:`TEMPOGRAM_STEP`).
+    Computed ``block`` frames at a time (the whole tempogram is 800 lags x frames)."""
     win = int(TEMPOGRAM_SECONDS * rate)  # librosa.time_to_frames(ac_size, sr, hop)
     envelope = np.asarray(envelope, dtype=float)
     n = len(envelope)
     padded = np.pad(envelope, (win // 2, win // 2), mode="linear_ramp", end_values=(0, 0))
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(win) / win)
+    n_fft = _fast_length(2 * win - 1)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, win)[: n : step]
     total = np.zeros(win)
-    for start in range(0, n, block):
-        stop = min(start + block, n)
-        tg = librosa.autocorrelate(librosa.util.frame(padded[start : stop + win - 1], frame_length=win, hop_length=1)
-                                   * librosa.filters.get_window("hann", win, fftbins=True)[:, None], axis=-2)
-        total += librosa.util.normalize(tg, norm=np.inf, axis=-2).sum(axis=1)
-    return total / max(n, 1)
+    for start in range(0, len(frames), block):
+        spectrum = np.fft.rfft(frames[start : start + block] * window, n=n_fft, axis=-1)
+        tg = np.fft.irfft(spectrum.real**2 + spectrum.imag**2, n=n_fft, axis=-1)[:, :win]
+        peak = np.abs(tg).max(axis=1, keepdims=True)
+        peak[peak < np.finfo(float).tiny] = 1.0
+        total += (tg / peak).sum(axis=0)
+    return total / max(len(frames), 1)
+
+
+def _fast_length(n: int) -> int:
+    """The smallest 5-smooth number >= n (``scipy.fft.next_fast_len(n, real=True)``)."""
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
 
 
 def estimate_downbeats(notes: Sequence[Note], beats: np.ndarray, meters: Sequence[int] = (4, 3)) -> tuple[int, int]:

@@ -6,8 +6,8 @@ pad_mode="constant")`` with librosa's default *Slaney* mel filters (``htk=False`
 normalisation, and each mel band is a triangle of unit area in Hz. ``power=1`` (magnitude,
 not power) keeps the features additive for the NMF model, which works on linear magnitude.
 
-The Slaney filterbank is computed here in numpy (librosa is not a runtime dependency); the
-tests check it against ``librosa.filters.mel``.
+The Slaney filterbank is computed in numpy in :mod:`.mel` (no torch; the beat tracker uses it too);
+the tests check it against ``librosa.filters.mel``.
 """
 
 from __future__ import annotations
@@ -17,42 +17,7 @@ import torch
 from torch import Tensor
 
 from .base import SpectrogramFrontend, centered_frames_conv, quadrature_magnitude
-
-_F_SP = 200.0 / 3  # Slaney: Hz per mel below 1 kHz
-_MIN_LOG_HZ = 1000.0
-_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
-_LOG_STEP = np.log(6.4) / 27.0
-
-
-def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
-    """Slaney mel scale: linear below 1 kHz, logarithmic above (``librosa.hz_to_mel(htk=False)``)."""
-    hz = np.asarray(hz, dtype=np.float64)
-    linear = hz / _F_SP
-    log = _MIN_LOG_MEL + np.log(np.maximum(hz, _MIN_LOG_HZ) / _MIN_LOG_HZ) / _LOG_STEP
-    return np.where(hz >= _MIN_LOG_HZ, log, linear)
-
-
-def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
-    """Inverse of :func:`hz_to_mel`."""
-    mel = np.asarray(mel, dtype=np.float64)
-    linear = _F_SP * mel
-    log = _MIN_LOG_HZ * np.exp(_LOG_STEP * (np.maximum(mel, _MIN_LOG_MEL) - _MIN_LOG_MEL))
-    return np.where(mel >= _MIN_LOG_MEL, log, linear)
-
-
-def mel_filterbank(sample_rate: float, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
-    """Slaney-normalised triangular mel filters ``[n_mels, n_fft // 2 + 1]``
-    (equal to ``librosa.filters.mel(sr=..., n_fft=..., n_mels=..., fmin=..., fmax=...)``)."""
-    fft_freqs = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
-    mel_freqs = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
-    widths = np.diff(mel_freqs)
-    ramps = mel_freqs[:, None] - fft_freqs[None, :]
-    lower = -ramps[:-2] / widths[:-1, None]
-    upper = ramps[2:] / widths[1:, None]
-    weights = np.maximum(0.0, np.minimum(lower, upper))
-    weights *= (2.0 / (mel_freqs[2:] - mel_freqs[:-2]))[:, None]
-    return weights
-
+from .mel import hz_to_mel, mel_filterbank, mel_to_hz  # noqa: F401 - re-exported
 
 def dft_kernels(n_fft: int, n_freqs: int) -> np.ndarray:
     """Periodic-Hann-windowed DFT basis ``[2 * n_freqs, 1, n_fft - 1]`` (cosines, then sines),

@@ -1,0 +1,133 @@
+"""The beat tracker's numpy implementation: known signals, block independence, and (slow:
+librosa's import compiles numba code for ~10 s) equality with the librosa functions it replaces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from transcribe_cli.tempo import (
+    audio_onset_envelope,
+    beat_frames,
+    estimate_bpm,
+    mean_tempogram,
+    track_beats,
+    track_tempo,
+)
+
+SR = 16000
+
+
+def click_track(bpm: float, seconds: float, *, start: float = 0.3, sr: int = SR,
+                accent: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+    """Decaying 1 kHz + 3 kHz blips at ``bpm`` (level 0.5, every 4th at ``accent``) over faint noise."""
+    rng = np.random.default_rng(1)
+    audio = 1e-3 * rng.standard_normal(int(seconds * sr)).astype(np.float32)
+    times = np.arange(start, seconds - 0.2, 60.0 / bpm)
+    t = np.arange(int(0.08 * sr)) / sr
+    blip = (np.sin(2 * np.pi * 1000 * t) + 0.5 * np.sin(2 * np.pi * 3000 * t)) * np.exp(-t / 0.015)
+    for k, onset in enumerate(times):
+        i = int(round(onset * sr))
+        audio[i : i + len(blip)] += (accent if k % 4 == 0 else 0.5) * blip[: len(audio) - i].astype(np.float32)
+    return audio, times
+
+
+def piano_like(seconds: float = 12.0, sr: int = SR) -> np.ndarray:
+    """Irregular decaying chords (a test signal with varied flux, loudest near the end)."""
+    rng = np.random.default_rng(7)
+    audio = np.zeros(int(seconds * sr), dtype=np.float32)
+    t = np.arange(int(1.5 * sr)) / sr
+    for onset in np.sort(rng.uniform(0, seconds - 1.5, 40)):
+        level = 0.05 + 0.9 * onset / seconds
+        tone = sum(np.sin(2 * np.pi * f * t) for f in 110 * 2 ** (rng.integers(0, 48, 3) / 12)) * np.exp(-t / 0.4)
+        i = int(onset * sr)
+        audio[i : i + len(t)] += (level * tone / 3).astype(np.float32)
+    return audio
+
+
+def test_click_track_at_120_bpm_is_tracked_within_one_percent():
+    audio, clicks = click_track(120.0, 30.0)
+    envelope = audio_onset_envelope(audio, SR)
+    assert len(envelope) == len(audio) // 160 + 1
+    beats = track_beats(envelope, rate=SR / 160)
+    assert 60.0 / np.median(np.diff(beats)) == pytest.approx(120.0, rel=0.01)
+    # the beats between the first and the last are within 30 ms of a click (librosa's
+    # envelope, and so this one, peaks ~20 ms after an attack)
+    error = np.min(np.abs(beats[:, None] - clicks[None, :]), axis=1)
+    assert np.all(error[1:-1] < 0.03), error
+    assert len(beats) >= len(clicks) - 2
+    tempo_map = track_tempo([], audio=audio, sample_rate=SR)
+    assert tempo_map is not None and tempo_map.bpm == pytest.approx(120.0, rel=0.01)
+
+
+@pytest.mark.parametrize("bpm", [66.0, 96.0, 110.0])
+def test_click_tracks_at_other_tempi(bpm):
+    """(Evenly loud clicks much above 110 BPM go to half tempo: the autocorrelation is as high
+    at two periods as at one, and the prior around 80 BPM decides, as in librosa.)"""
+    audio, _ = click_track(bpm, 40.0, accent=0.5)
+    beats = track_beats(audio_onset_envelope(audio, SR), rate=SR / 160)
+    assert 60.0 / np.median(np.diff(beats)) == pytest.approx(bpm, rel=0.015)
+
+
+def test_envelope_does_not_depend_on_the_block_size():
+    """Blocks computed before the loudest moment (a lower running floor) are redone at the
+    end, so any block size gives the whole-recording numbers."""
+    audio = piano_like()
+    whole = audio_onset_envelope(audio, SR, block=10**6)
+    for block in (1, 37, 256):
+        np.testing.assert_allclose(audio_onset_envelope(audio, SR, block=block), whole, rtol=1e-5, atol=1e-5)
+
+
+def test_envelope_of_silence_and_tiny_inputs():
+    assert not np.any(audio_onset_envelope(np.zeros(SR), SR))
+    assert audio_onset_envelope(np.zeros(0), SR).shape == (1,)
+    assert audio_onset_envelope(np.ones(100), SR).shape == (1,)
+    assert len(track_beats(np.zeros(500))) == 0
+
+
+def test_mean_tempogram_step_changes_the_mean_little():
+    envelope = audio_onset_envelope(click_track(100.0, 30.0)[0], SR)
+    every = mean_tempogram(envelope, step=1)
+    np.testing.assert_allclose(mean_tempogram(envelope, step=4), every, atol=2e-3)
+    assert mean_tempogram(envelope, step=1, block=300) == pytest.approx(every, abs=1e-12)
+
+
+# ----------------------------------------------------------------- against librosa (slow)
+
+
+@pytest.mark.slow
+def test_audio_envelope_equals_librosas_onset_strength():
+    import librosa
+
+    audio = piano_like()
+    ours = audio_onset_envelope(audio, SR, block=100)
+    theirs = librosa.onset.onset_strength(y=audio, sr=SR, hop_length=160)
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4 * float(theirs.max()))
+    # another sample rate (hop 441 at 44.1 kHz)
+    audio_44 = np.repeat(audio[: 5 * SR], 2)[: 5 * 44100].astype(np.float32)
+    np.testing.assert_allclose(audio_onset_envelope(audio_44, 44100), librosa.onset.onset_strength(
+        y=audio_44, sr=44100, hop_length=441), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tempo_and_beats_equal_librosas(seed):
+    import librosa
+
+    rng = np.random.default_rng(seed)
+    audio, _ = click_track(float(rng.uniform(60, 160)), 25.0)
+    envelope = audio_onset_envelope(audio + 0.02 * piano_like(25.0), SR).astype(float)
+    sr, hop = 100 * 512, 512
+    tg = mean_tempogram(envelope, step=1)
+    theirs_bpm = librosa.feature.tempo(tg=tg[:, None], sr=sr, hop_length=hop, start_bpm=80.0, std_bpm=1.0,
+                                       max_tempo=220.0)[0]
+    assert estimate_bpm(envelope) == pytest.approx(float(theirs_bpm), rel=1e-12)
+    for bpm in (float(theirs_bpm), 91.0, 133.0):
+        _, theirs = librosa.beat.beat_track(onset_envelope=envelope, sr=sr, hop_length=hop, bpm=bpm, trim=False,
+                                            tightness=400.0)
+        np.testing.assert_array_equal(beat_frames(envelope, bpm), theirs)
+    noisy = rng.random(3000) ** 4  # an envelope without a clear beat
+    _, theirs = librosa.beat.beat_track(onset_envelope=noisy, sr=sr, hop_length=hop, bpm=77.0, trim=False,
+                                        tightness=100.0)
+    np.testing.assert_array_equal(beat_frames(noisy, 77.0, tightness=100.0), theirs)
