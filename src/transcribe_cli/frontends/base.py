@@ -50,6 +50,18 @@ def centered_frames_conv(
     return F.conv1d(padded, kernels, stride=stride)[..., :n_frames]
 
 
+def compress(magnitude: Tensor, log_gain: float) -> Tensor:
+    """Linear magnitude → features: ``log1p(log_gain * magnitude)`` (the one definition: the
+    frontends' :meth:`SpectrogramFrontend.compress` and the models that read features back)."""
+    return torch.log1p(magnitude * log_gain)
+
+
+def linear(features: Tensor, log_gain: float) -> Tensor:
+    """Features → linear magnitude: ``expm1(features) / log_gain``, the inverse of
+    :func:`compress` (clamped at 0: a magnitude is never negative)."""
+    return torch.expm1(features).clamp_min(0.0) / log_gain
+
+
 def quadrature_magnitude(responses: Tensor) -> Tensor:
     """``[B, 2C, T]`` stacked (real, imaginary) responses → ``[B, C, T]`` magnitudes."""
     real, imag = responses.chunk(2, dim=1)
@@ -94,12 +106,12 @@ class SpectrogramFrontend(nn.Module):
         raise NotImplementedError
 
     def compress(self, magnitude: Tensor) -> Tensor:
-        """Linear magnitude → features: ``log1p(log_gain * magnitude)``."""
-        return torch.log1p(magnitude * self.log_gain)
+        """Linear magnitude → features (:func:`compress` with this frontend's ``log_gain``)."""
+        return compress(magnitude, self.log_gain)
 
     def linear(self, features: Tensor) -> Tensor:
-        """Features → linear magnitude: ``expm1(features) / log_gain`` (inverse of :meth:`compress`)."""
-        return torch.expm1(features) / self.log_gain
+        """Features → linear magnitude (:func:`linear`, the inverse of :meth:`compress`)."""
+        return linear(features, self.log_gain)
 
     def forward(self, audio: Tensor) -> Tensor:
         """``audio[B, samples]`` → ``features[B, frames, bins]`` (see the module docstring)."""

@@ -1,7 +1,7 @@
 """Supervised NMF transcription: fixed note templates, gains by multiplicative updates.
 
 Model. The linear magnitude spectrogram ``V`` (``[frames, bins]``, from the ``cqt``
-frontend: ``V = expm1(features) / log_gain``) is explained as ``V ≈ H Wᵀ`` with a fixed
+frontend, read back with the frontends' own inverse ``frontends.base.linear``) is explained as ``V ≈ H Wᵀ`` with a fixed
 dictionary ``W`` (``[bins, templates]``) and non-negative gains ``H`` (``[frames,
 templates]``). The dictionary holds ``n_groups`` templates per piano key — column
 ``g * 88 + k`` is group ``g`` of key ``k`` (A0 + k), e.g. the attack and the sustained part
@@ -47,6 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..frontends.base import linear
 from ..notes import PIANO_KEYS
 
 EPS = 1e-12
@@ -196,8 +197,9 @@ class NMFTranscriber(nn.Module):
         return int(self.W.shape[0])
 
     def linear(self, features: torch.Tensor) -> torch.Tensor:
-        """Features ``log1p(log_gain · |X|)`` → linear magnitude ``|X|``."""
-        return torch.expm1(features.float()).clamp_min(0.0) / self.log_gain
+        """Features ``log1p(log_gain · |X|)`` → linear magnitude ``|X|`` (the frontends'
+        :func:`~transcribe_cli.frontends.base.linear` with the frontend's ``log_gain``)."""
+        return linear(features.float(), self.log_gain)
 
     def gains(self, V: torch.Tensor) -> torch.Tensor:
         """Solve ``V ≈ H Wᵀ`` for ``H ≥ 0``: ``V`` ``[..., T, bins]`` → ``H`` ``[..., T, templates]``."""
