@@ -82,13 +82,15 @@ def beta_divergence(V: torch.Tensor, V_hat: torch.Tensor, beta: float) -> torch.
 
 
 def _ratio_terms(V: torch.Tensor, V_hat: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(V ⊙ V̂^(β-2), V̂^(β-1))``: the numerator and denominator factors of the updates."""
+    """``(V ⊙ V̂^(β-2), V̂^(β-1))``: the numerator and denominator factors of the updates.
+    One power per element: ``V̂^(β-2) = V̂^(β-1) / V̂`` (β = ½: ``V̂^(-½)`` by ``rsqrt``)."""
     V_hat = V_hat.clamp_min(EPS)
     if beta == 1:
         return V / V_hat, torch.ones_like(V_hat)
     if beta == 2:
         return V, V_hat
-    return V * V_hat ** (beta - 2), V_hat ** (beta - 1)
+    den = V_hat.rsqrt() if beta == 0.5 else V_hat.pow(beta - 1)
+    return (V * den).div_(V_hat), den
 
 
 def update_h(
@@ -97,9 +99,9 @@ def update_h(
     """One multiplicative update of ``H`` ``[..., T, K]`` for ``V ≈ H Wᵀ`` (``V`` ``[..., T, F]``,
     ``W`` ``[F, K]``) with the penalty ``sparsity · Σ H``. Zeros in ``H`` stay zero."""
     num, den = _ratio_terms(V, H @ W.T, beta)
-    ratio = (num @ W) / (den @ W + sparsity).clamp_min(EPS)
+    ratio = (num @ W).div_((den @ W).add_(sparsity).clamp_min_(EPS))
     gamma = mu_exponent(beta)
-    return H * (ratio if gamma == 1.0 else ratio**gamma)
+    return H * (ratio if gamma == 1.0 else ratio.pow_(gamma))
 
 
 def update_w(V: torch.Tensor, W: torch.Tensor, H: torch.Tensor, beta: float) -> torch.Tensor:
@@ -204,10 +206,11 @@ class NMFTranscriber(nn.Module):
     def gains(self, V: torch.Tensor) -> torch.Tensor:
         """Solve ``V ≈ H Wᵀ`` for ``H ≥ 0``: ``V`` ``[..., T, bins]`` → ``H`` ``[..., T, templates]``."""
         W = self.W.to(V.dtype)
-        H = initial_h(V, W.shape[1])
+        frames = V.reshape(-1, V.shape[-1])  # one [frames, bins] matrix: plain GEMMs, no batched ones
+        H = initial_h(frames, W.shape[1])
         for _ in range(self.n_iter):
-            H = update_h(V, W, H, self.beta, self.sparsity)
-        return H
+            H = update_h(frames, W, H, self.beta, self.sparsity)
+        return H.reshape(*V.shape[:-1], W.shape[1])
 
     def key_gains(self, H: torch.Tensor) -> torch.Tensor:
         """Template gains ``[..., T, templates]`` → key gains ``[..., T, n_keys]`` (sum over groups)."""
