@@ -17,9 +17,12 @@ them — while every note still lands within half a tick of its time in seconds:
 
 Tracking (:func:`track_tempo`): beats come from librosa's dynamic-programming beat tracker
 (Ellis 2007) run on an onset-strength envelope: by default librosa's spectral-flux envelope
-of the audio (beat F 0.809; 0.819 summed with the notes' envelope and 0.822 for the notes'
-alone, :func:`note_onset_envelope`, used when there is no audio — the notes' envelope alone
-misses the bundled example's beats, F 0.61), its tempo chosen under a log-normal prior around
+of the audio — both re-implemented here in numpy (and torch's FFT), the same numbers without
+importing librosa (whose import compiles numba code for ~10 s) and with memory bounded by a
+block of STFT frames (:func:`audio_onset_envelope`, :func:`estimate_bpm`, :func:`beat_frames`;
+beat F 0.809; 0.819 summed with the notes' envelope and 0.822 for the notes' alone,
+:func:`note_onset_envelope`, used when there is no audio — the notes' envelope alone misses
+the bundled example's beats, F 0.61), its tempo chosen under a log-normal prior around
 80 BPM (:data:`START_BPM`; around 100 BPM the tracker locked to double tempo on most pieces
 at 60–73 BPM, beat F 0.723). The meter
 (3 or 4 beats a bar) and the downbeat come from the notes (:func:`estimate_downbeats`): a bar
@@ -41,6 +44,9 @@ from .notes import Note
 
 __all__ = [
     "TempoMap",
+    "audio_onset_envelope",
+    "beat_frames",
+    "estimate_bpm",
     "estimate_downbeats",
     "note_onset_envelope",
     "parse_tempo",

@@ -1,8 +1,8 @@
 """Supervised NMF transcription: fixed note templates, gains by multiplicative updates.
 
 Model. The linear magnitude spectrogram ``V`` (``[frames, bins]``, from the ``cqt``
-frontend, read back with the frontends' own inverse ``frontends.base.linear``) is explained as ``V ≈ H Wᵀ`` with a fixed
-dictionary ``W`` (``[bins, templates]``) and non-negative gains ``H`` (``[frames,
+frontend, read back with the frontends' own inverse ``frontends.base.linear``) is
+explained as ``V ≈ H Wᵀ`` with a fixed dictionary ``W`` (``[bins, templates]``) and non-negative gains ``H`` (``[frames,
 templates]``). The dictionary holds ``n_groups`` templates per piano key — column
 ``g * 88 + k`` is group ``g`` of key ``k`` (A0 + k), e.g. the attack and the sustained part
 of two pianos — optionally followed by extra templates (noise) whose gains are discarded.
