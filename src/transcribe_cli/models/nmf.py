@@ -1,14 +1,14 @@
 """Supervised NMF transcription: fixed note templates, gains by multiplicative updates.
 
-Model. The linear magnitude spectrogram ``V`` (``[frames, bins]``, from the ``cqt``
-frontend, read back with the frontends' own inverse ``frontends.base.linear``) is
-explained as ``V ≈ H Wᵀ`` with a fixed dictionary ``W`` (``[bins, templates]``) and non-negative gains ``H`` (``[frames,
-templates]``). The dictionary holds ``n_groups`` templates per piano key — column
-``g * 88 + k`` is group ``g`` of key ``k`` (A0 + k), e.g. the attack and the sustained part
-of two pianos — optionally followed by extra templates (noise) whose gains are discarded.
-``H`` minimises the β-divergence ``D_β(V | H Wᵀ) + sparsity · Σ H`` by the multiplicative
-updates of Févotte & Idier (2011), with the exponent ``γ(β)`` that makes each update
-non-increasing; ``n_iter`` updates from ``H₀[t] = ‖V[t]‖₁ / templates``.
+Model. The linear magnitude spectrogram ``V`` (``[frames, bins]``, from the ``cqt`` frontend,
+read back with the frontends' own inverse ``frontends.base.linear``) is explained
+as ``V ≈ H Wᵀ`` with a fixed dictionary ``W`` (``[bins, templates]``) and non-negative gains ``H``
+(``[frames, templates]``). The dictionary holds ``n_groups`` templates per piano key — column
+``g * 88 + k`` is group ``g`` of key ``k`` (A0 + k), e.g. the attack and the sustained part of
+two pianos — optionally followed by extra templates (noise) whose gains are discarded. ``H``
+minimises the β-divergence ``D_β(V | H Wᵀ) + sparsity · Σ H`` by the multiplicative updates of
+Févotte & Idier (2011), with the exponent ``γ(β)`` that makes each update non-increasing;
+``n_iter`` updates from ``H₀[t] = ‖V[t]‖₁ / templates``.
 
 Frame-wise by construction: with ``W`` fixed, frame ``t`` of ``H`` depends on frame ``t`` of
 ``V`` only, so the gains do not depend on how a recording is cut into windows.
