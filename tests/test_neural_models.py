@@ -313,6 +313,32 @@ def test_piano_windowed_inference_equals_one_pass():
         np.testing.assert_allclose(windowed[key][edge:-edge], value[0].numpy()[edge:-edge], atol=2e-4, err_msg=key)
 
 
+def test_piano_inference_path_equals_the_training_path():
+    """Without gradients ``piano`` runs :class:`InferenceTrunk` (batch norms folded,
+    depthwise harmonic taps, channels-last maps): the logits equal the training path's in
+    eval mode, and it follows the weights when they change (a validation pass mid-training)."""
+    spec, net, bins = make("piano", {"channels": 8, "front_channels": 4, "dilations": (1, 2, 4)})
+    x = features(2, 60, bins)
+    net.train()
+    with torch.no_grad():
+        net.forward_logits(x)  # batch-norm running statistics away from 0 / 1
+        for p in net.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    net.eval()
+    for _ in range(2):
+        with torch.enable_grad():
+            reference = {k: v.detach() for k, v in net.forward_logits(x).items()}
+        with torch.inference_mode():
+            fast = net.forward_logits(x)
+        assert set(fast) == set(reference)
+        for key in reference:
+            torch.testing.assert_close(fast[key], reference[key], atol=1e-4, rtol=1e-4, msg=key)
+        with torch.no_grad():  # an optimizer step: the next inference must use the new weights
+            net.harmonic.taps.mul_(1.5)
+            net.temporal[0].norm.running_mean.add_(0.2)
+    assert "_inference_cache" not in net.state_dict()
+
+
 @pytest.mark.parametrize("name", ["hppnet", "piano"])
 def test_bundled_checkpoints_run_with_their_own_tuned_decoder_options(name):
     """The registered spec carries the decoder options tuned into its bundled checkpoint
