@@ -28,14 +28,11 @@ needs_fluidsynth = pytest.mark.skipif(not have_fluidsynth(), reason="FluidSynth 
 @pytest.fixture(autouse=True)
 def _isolated_plugins(monkeypatch):
     """No stray plugin env vars, and a fresh registry for every test."""
-    from transcribe_cli.cli.console import STATE
     from transcribe_cli.registry import reset_registry
 
     for var in ("TRANSCRIBE_PLUGINS_DIR", "TRANSCRIBE_LOAD_PLUGINS", "TRANSCRIBE_TRACE_PLUGINS"):
         monkeypatch.delenv(var, raising=False)
     reset_registry()
-    STATE.verbose = STATE.quiet = False
-    STATE.plugins_dirs = ()
     yield
     reset_registry()
 
@@ -43,11 +40,7 @@ def _isolated_plugins(monkeypatch):
 @pytest.fixture
 def cli(capsys, monkeypatch):
     """Run ``transcribe ARGS`` in-process; returns exit code, stdout and stderr."""
-    from transcribe_cli.cli.console import err, out
-
-    monkeypatch.setenv("COLUMNS", "200")
-    for console in (out, err):  # created at import, before COLUMNS was set
-        monkeypatch.setattr(console, "width", 200)
+    monkeypatch.setenv("COLUMNS", "200")  # read by each invocation's consoles
 
     def run(*args: str) -> Result:
         return invoke(capsys, *args)

@@ -368,11 +368,7 @@ def test_an_unreadable_file_is_named_once(cli, tmp_path):
 # -- 7. presentation ------------------------------------------------------------------------
 
 def _narrow(monkeypatch):
-    from transcribe_cli.cli.console import err, out
-
     monkeypatch.setenv("COLUMNS", "80")
-    for console in (out, err):
-        monkeypatch.setattr(console, "width", 80)
 
 
 def test_models_table_fits_80_columns_and_lists_untrained_models_apart(cli, monkeypatch):
@@ -417,9 +413,10 @@ def test_verbose_adds_a_traceback_and_keeps_the_summary_line(cli, tmp_path):
 
 def test_errors_stream_as_each_file_finishes(capsys):
     from transcribe_cli.batch import Job, JobResult
+    from transcribe_cli.cli.console import State
     from transcribe_cli.cli.progress import BatchReporter
 
-    reporter = BatchReporter(3, stream_errors=True)
+    reporter = BatchReporter(3, State(), stream_errors=True)
     with reporter:
         reporter.update(JobResult(Job(Path("a.wav"), Path("a.mid")), "failed", error="a.wav is broken"))
         printed = capsys.readouterr().err  # before the batch has ended

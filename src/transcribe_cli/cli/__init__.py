@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 import typer
 
 from transcribe_cli import __version__
-from transcribe_cli.cli.console import STATE, error, warn
+from transcribe_cli.cli.console import State
 from transcribe_cli.cli.group import DefaultCommandGroup
 from transcribe_cli.errors import TranscribeError
 
@@ -63,7 +63,9 @@ def _prescan_plugins_dirs(argv: list[str]) -> list[str]:
     return dirs
 
 
-def build_app(plugins_dirs: list[str] | tuple[str, ...] = ()) -> typer.Typer:
+def build_app(state: State | None = None) -> typer.Typer:
+    """The app with every command; broken plugins are reported through ``state`` (not when quiet)."""
+    state = state or State()
     from transcribe_cli.cli import models, plugins, transcribe
     from transcribe_cli.cli.help_layout import keep_option_names_whole
     from transcribe_cli.plugins import _one_line
@@ -100,16 +102,15 @@ def build_app(plugins_dirs: list[str] | tuple[str, ...] = ()) -> typer.Typer:
 
     show_cli.register(app)
 
-    registry = get_registry(plugins_dirs)
+    registry = get_registry(state.plugins_dirs)
     hook = registry.loaded.pm.hook.register_commands
     for impl in hook.get_hookimpls():
         try:
             impl.function(app=app)
         except Exception as exc:
             registry.loaded.infos[impl.plugin_name].error = f"register_commands failed: {_one_line(exc)}"
-    if not STATE.quiet:
-        for line in registry.problems():
-            warn(line)
+    for line in registry.problems():
+        state.warn(line)
     return app
 
 
@@ -126,24 +127,24 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.setdefault(name, value)  # inherited by spawned workers too
     argv = list(sys.argv[1:] if argv is None else argv)
     # the one place verbosity is set: before parsing, since building the app may already warn
-    STATE.verbose = any(a in ("-v", "--verbose") for a in argv)
-    STATE.quiet = any(a in ("-q", "--quiet") for a in argv) and not STATE.verbose
-    STATE.plugins_dirs = tuple(_prescan_plugins_dirs(argv))
+    verbose = any(a in ("-v", "--verbose") for a in argv)
+    state = State(verbose=verbose, quiet=any(a in ("-q", "--quiet") for a in argv) and not verbose,
+                  plugins_dirs=tuple(_prescan_plugins_dirs(argv)))
     try:
-        app = build_app(STATE.plugins_dirs)
-        app(args=argv, prog_name="transcribe", obj=STATE)
+        app = build_app(state)
+        app(args=argv, prog_name="transcribe", obj=state)
     except TranscribeError as exc:
-        if STATE.verbose:
+        if state.verbose:
             traceback.print_exc()
-        error(str(exc))
+        state.error(str(exc))
         sys.exit(exc.exit_code)
     except KeyboardInterrupt as exc:
         from transcribe_cli.signals import exit_code
 
-        error("interrupted")
+        state.error("interrupted")
         sys.exit(exit_code(exc))
     except Exception as exc:  # a bug: one line unless --verbose
-        if STATE.verbose:
+        if state.verbose:
             traceback.print_exc()
-        error(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for the traceback)")
+        state.error(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for the traceback)")
         sys.exit(1)
