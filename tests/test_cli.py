@@ -44,6 +44,62 @@ def test_help_does_not_import_torch():
     assert done.stderr.strip().endswith("NO-TORCH"), done.stderr
 
 
+def modules_imported_by(*args: str, env: dict | None = None) -> set[str]:
+    """The modules a fresh interpreter has imported after ``transcribe ARGS``."""
+    code = (
+        "import sys\n"
+        "from transcribe_cli.cli import main\n"
+        f"try:\n    main({list(args)!r})\nexcept SystemExit:\n    pass\n"
+        "print('MODULES', *sorted(sys.modules), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin", **(env or {})}, timeout=120)
+    line = [line for line in done.stderr.splitlines() if line.startswith("MODULES ")]
+    assert line, done.stderr
+    return set(line[-1].split()[1:])
+
+
+#: What `transcribe --help` used to import and no longer needs (benchmarks/results/memory.md).
+HEAVY_FOR_HELP = ("typer.rich_utils", "rich", "rich.console", "rich.markdown", "markdown_it", "torch", "numpy")
+BUILTIN_COMMAND_MODULES = ("transcribe_cli.cli.transcribe", "transcribe_cli.cli.eval", "transcribe_cli.cli.train",
+                           "transcribe_cli.cli.models", "transcribe_cli.cli.cache", "transcribe_cli.training.config")
+
+
+def test_top_level_help_imports_neither_rich_nor_the_command_modules():
+    imported = modules_imported_by("--help")
+    assert "transcribe_cli.cli.group" in imported  # the help was rendered here
+    assert not imported & {*HEAVY_FOR_HELP, *BUILTIN_COMMAND_MODULES}, imported & {*HEAVY_FOR_HELP,
+                                                                                   *BUILTIN_COMMAND_MODULES}
+
+
+def test_a_command_imports_its_own_module_only():
+    imported = modules_imported_by("run", "--help")
+    assert "transcribe_cli.cli.transcribe" in imported and "typer.rich_utils" in imported  # rich help here
+    assert not imported & {"transcribe_cli.cli.eval", "transcribe_cli.cli.train", "torch"}
+
+
+def test_builtin_command_summaries_match_the_commands():
+    """`--help` lists the built-in commands from BUILTIN_COMMANDS without importing them."""
+    import re
+
+    from transcribe_cli.cli import BUILTIN_COMMANDS, RootGroup
+
+    group = RootGroup(name="transcribe")
+    for name, lazy in BUILTIN_COMMANDS.items():
+        first_paragraph = " ".join(group._load(name).help.split("\n\n")[0].split())
+        assert re.sub(r"\[/?[a-z ]*\]", "", first_paragraph) == lazy.summary, name
+
+
+def test_help_lists_every_command_and_no_arguments_prints_it(cli):
+    from transcribe_cli.cli import BUILTIN_COMMANDS
+
+    shown = cli("--help").stdout
+    commands = shown.split("Commands:")[1].split()
+    assert all(name in commands for name in BUILTIN_COMMANDS), shown
+    bare = cli()
+    assert bare.exit_code == 2 and bare.stderr.strip() == shown.strip()
+
+
 def test_version_and_subcommand_routing(cli, tone_wav):
     assert cli("--version").stdout.startswith("transcribe-cli ")
     assert "--skip-existing" in cli("run", "--help").stdout

@@ -2,8 +2,9 @@
 
 ``main()`` builds the Typer app (built-in commands plus those plugins add through
 ``register_commands``), runs it, and turns every error into one line on stderr and a
-non-zero exit; tracebacks only with ``--verbose``. Importing this package never imports
-torch, so ``transcribe --help`` stays instant.
+non-zero exit; tracebacks only with ``--verbose``. A built-in command's module is imported
+only when that command runs (:data:`BUILTIN_COMMANDS`, :mod:`transcribe_cli.cli.group`), and
+``transcribe --help`` imports neither torch nor Typer's rich help formatter.
 """
 
 from __future__ import annotations
@@ -17,16 +18,46 @@ import typer
 
 from transcribe_cli import __version__
 from transcribe_cli.cli.console import State
-from transcribe_cli.cli.group import DefaultCommandGroup
+from transcribe_cli.cli.group import DefaultCommandGroup, LazyCommand
 from transcribe_cli.errors import TranscribeError
 
+# click's formatter: \b keeps the next paragraph's lines as they are
 HELP = """Transcribe recordings into MIDI.
 
+\b
   transcribe song.wav -o song.mid        one file
   transcribe recordings/ -o midi/        a whole folder (recursive)
 
-Run [bold]transcribe run --help[/] for every transcription option.
+Run `transcribe run --help` for every transcription option.
 """
+
+#: The built-in commands in the order ``--help`` lists them: the module whose ``register(app)``
+#: adds each, and its summary for ``--help`` (tests/test_cli.py checks it against the command).
+BUILTIN_COMMANDS = {
+    "run": LazyCommand("transcribe_cli.cli.transcribe",
+                       "Transcribe audio files or folders into MIDI (or CSV/JSON note lists)."),
+    "models": LazyCommand("transcribe_cli.cli.models",
+                          "List models and their weights; models info NAME shows a model's card."),
+    "plugins": LazyCommand("transcribe_cli.cli.plugins",
+                           "List loaded plugins with their version and what each registers."),
+    "download": LazyCommand("transcribe_cli.cli.download",
+                            "Download model weights into the cache now, so later runs work offline."),
+    "cache": LazyCommand("transcribe_cli.cli.cache",
+                         "Downloaded model weights: list them, or delete some or all."),
+    "eval": LazyCommand("transcribe_cli.cli.eval",
+                        "Score models on a labelled dataset with mir_eval: frame, note, note+offset, "
+                        "note+offset+velocity."),
+    "train": LazyCommand("transcribe_cli.cli.train",
+                         "Train a neural model on a dataset; resumable, validated, logged to the run folder."),
+    "export": LazyCommand("transcribe_cli.cli.export",
+                          "Export a trained model for deployment: transcribe export runs/NAME --onnx."),
+    "show": LazyCommand("transcribe_cli.cli.show",
+                        "Print a compact piano roll of a MIDI/CSV/JSON note file (beats marked with ' on top)."),
+}
+
+
+class RootGroup(DefaultCommandGroup):
+    lazy_commands = BUILTIN_COMMANDS
 
 
 def _version(value: bool) -> None:
@@ -65,43 +96,19 @@ def _prescan_plugins_dirs(argv: list[str]) -> list[str]:
 
 def build_app(state: State | None = None) -> typer.Typer:
     """The app with every command; broken plugins are reported through ``state`` (not when quiet)."""
-    state = state or State()
-    from transcribe_cli.cli import models, plugins, transcribe
-    from transcribe_cli.cli.help_layout import keep_option_names_whole
     from transcribe_cli.plugins import _one_line
-
-    keep_option_names_whole()
     from transcribe_cli.registry import get_registry
 
+    state = state or State()
     app = typer.Typer(
-        cls=DefaultCommandGroup,
+        cls=RootGroup,
         help=HELP,
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         rich_markup_mode="rich",
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    app.callback()(_root)
-    transcribe.register(app)
-    models.register(app)
-    plugins.register(app)
-    from transcribe_cli.cli import cache, download
-
-    download.register(app)
-    cache.register(app)
-    from transcribe_cli.cli import eval as eval_cli
-
-    eval_cli.register(app)
-    from transcribe_cli.cli import train
-
-    train.register(app)
-    from transcribe_cli.cli import export as export_cli
-
-    export_cli.register(app)
-    from transcribe_cli.cli import show as show_cli
-
-    show_cli.register(app)
-
+    app.callback()(_root)  # the built-in commands are RootGroup's lazy_commands
     registry = get_registry(state.plugins_dirs)
     hook = registry.loaded.pm.hook.register_commands
     for impl in hook.get_hookimpls():
