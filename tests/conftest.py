@@ -26,10 +26,12 @@ needs_fluidsynth = pytest.mark.skipif(not have_fluidsynth(), reason="FluidSynth 
 
 
 @pytest.fixture(autouse=True)
-def _isolated_plugins(monkeypatch):
-    """No stray plugin env vars, and a fresh registry for every test."""
+def _isolated_plugins(monkeypatch, tmp_path):
+    """No stray plugin env vars, a fresh registry and a private ``--help`` cache for every test."""
+    from transcribe_cli.cli import help_cache
     from transcribe_cli.registry import reset_registry
 
+    monkeypatch.setattr(help_cache, "_path", lambda: tmp_path / "help-cache" / help_cache.FILE_NAME)
     for var in ("TRANSCRIBE_PLUGINS_DIR", "TRANSCRIBE_LOAD_PLUGINS", "TRANSCRIBE_TRACE_PLUGINS"):
         monkeypatch.delenv(var, raising=False)
     reset_registry()
