@@ -165,8 +165,11 @@ def run(
         output=output_options(fmt, len(plan), tempo=tempo, quantize=quantize, pedal=pedal,
                               split_hands=split_hands, preview=preview, sonify=sonify),
     )
-    # Build once here: unknown names and bad options fail before any file is touched.
-    transcriber = config.build()
+    # Unknown names and bad options fail here, before any file is touched. One local worker:
+    # this process transcribes, so it builds the model; several (or Ray actors) build their
+    # own, and this one only checks (no model, no torch).
+    in_process = executor == "local" and workers == 1
+    transcriber = config.build() if in_process else config.resolve()
     identity = run_identity(transcriber, fmt, config.output)
     manifest = RunManifest.for_output(output, plan, identity=identity, inputs=inputs, shard=shard_spec)
     if resume and manifest.folder is None:
@@ -191,7 +194,7 @@ def run(
             else:
                 run_jobs(
                     todo, config, fmt=fmt, workers=workers, skip_existing=skip_existing,
-                    on_result=manifest.recording(reporter.update), transcriber=transcriber if workers == 1 else None,
+                    on_result=manifest.recording(reporter.update), transcriber=transcriber if in_process else None,
                     verbose=state.verbose,
                 )
     except KeyboardInterrupt as exc:
