@@ -19,7 +19,6 @@ pytest_plugins = ("fake_hub",)  # fixtures: hub_server, hub_env, hub_subprocess_
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 REAL = SHARED / "data" / "real"
-MIDI_CORPUS = SHARED / "data" / "midi"
 SRC = ROOT / "src"
 
 needs_fluidsynth = pytest.mark.skipif(not have_fluidsynth(), reason="FluidSynth or a SoundFont is not installed")

@@ -191,7 +191,7 @@ def eval_command(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset: maestro, pairs, synth, or a plugin's.")],
     root: Annotated[Optional[Path], typer.Option(
         help="Dataset folder (maestro: the unpacked maestro-v3.0.0; pairs: audio with same-stem .mid; "
-             "synth: MIDI files, default ../shared/data/midi).")] = None,
+             "synth: MIDI files, default $TRANSCRIBE_MIDI_DIR).")] = None,
     split: Annotated[Optional[str], typer.Option(
         help="train, validation, test or all (default: the dataset's, e.g. test for maestro).")] = None,
     limit: Annotated[Optional[int], typer.Option(min=0, help="Evaluate at most this many recordings.")] = None,

@@ -26,7 +26,7 @@ HELP = {
     "init_weights": "Fine-tune: start from these weights ('published' = the model's own, or a .pt file; "
                     "the architecture comes from the file). Default: random initialisation.",
     "dataset": "Registered dataset (maestro, pairs, synth, or a plugin's).",
-    "root": "Dataset folder (synth: a MIDI folder, default ../shared/data/midi).",
+    "root": "Dataset folder (synth: a MIDI folder, default $TRANSCRIBE_MIDI_DIR).",
     "dataset_options": "Dataset option name=value (e.g. soundfont=a.sf2,b.sf2); repeatable.",
     "train_split": "Split to train on.",
     "validation_split": "Split to validate on ('' = no validation).",
