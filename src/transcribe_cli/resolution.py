@@ -28,20 +28,16 @@ class ResolvedTranscriber:
     weights_path: Path | None
 
     def describe(self) -> dict[str, Any]:
-        """What :meth:`transcribe_cli.pipeline.Pipeline.describe` says, less the device (for
-        :func:`transcribe_cli.manifest.run_identity`)."""
-        from transcribe_cli import __version__
+        """What :meth:`transcribe_cli.pipeline.Pipeline.describe` says of the pipeline this
+        resolves to, less the device (for :func:`transcribe_cli.manifest.run_identity`): the
+        same method, so the two cannot drift apart."""
+        from transcribe_cli.pipeline import Pipeline
 
-        return {
-            "transcribe_cli": __version__,
-            "model": self.model_spec.name,
-            "model_options": self.model_options,
-            "frontend": self.frontend_spec.name,
-            "frontend_options": self.frontend_options,
-            "decoder": self.decoder_spec.name,
-            "decoder_options": self.decoder_options,
-            "weights": str(self.weights_path) if self.weights_path else None,
-        }
+        described = Pipeline.describe(self)  # type: ignore[arg-type]  # reads only the fields above
+        described.pop("device")
+        return described
+
+    device = None  # not chosen yet: the workers choose theirs
 
 
 def resolve_transcriber(
