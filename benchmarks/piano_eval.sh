@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 MODEL=${1:-piano}; LIMIT=${2:-6}; SECONDS_=${3:-60}; shift $(( $# > 3 ? 3 : $# )) || true
 OTHERS=(); for m in "$@"; do OTHERS+=(-m "$m"); done
 OUT=benchmarks/results/piano_eval
-common=(-d synth --split test --limit "$LIMIT" --seconds "$SECONDS_" -m "$MODEL" "${OTHERS[@]}" -q)
+common=(-d synth --root ../shared/data/midi --split test --limit "$LIMIT" --seconds "$SECONDS_" -m "$MODEL" "${OTHERS[@]}" -q)
 transcribe eval "${common[@]}" -D soundfont=FluidR3_GM.sf2,MuseScore_General_Full.sf2,TimGM6mb.sf2 \
   -D presets=0,1 -D variants=random --json "$OUT/a_training_pianos.json"
 transcribe eval "${common[@]}" -D soundfont=sf_GMbank.sf2 -D presets=0,1 -D variants=random \

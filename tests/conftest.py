@@ -19,23 +19,21 @@ pytest_plugins = ("fake_hub",)  # fixtures: hub_server, hub_env, hub_subprocess_
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 REAL = SHARED / "data" / "real"
-MIDI_CORPUS = SHARED / "data" / "midi"
 SRC = ROOT / "src"
 
 needs_fluidsynth = pytest.mark.skipif(not have_fluidsynth(), reason="FluidSynth or a SoundFont is not installed")
 
 
 @pytest.fixture(autouse=True)
-def _isolated_plugins(monkeypatch):
-    """No stray plugin env vars, and a fresh registry for every test."""
-    from transcribe_cli.cli.console import STATE
+def _isolated_plugins(monkeypatch, tmp_path):
+    """No stray plugin env vars, a fresh registry and a private ``--help`` cache for every test."""
+    from transcribe_cli.cli import help_cache
     from transcribe_cli.registry import reset_registry
 
+    monkeypatch.setattr(help_cache, "_path", lambda: tmp_path / "help-cache" / help_cache.FILE_NAME)
     for var in ("TRANSCRIBE_PLUGINS_DIR", "TRANSCRIBE_LOAD_PLUGINS", "TRANSCRIBE_TRACE_PLUGINS"):
         monkeypatch.delenv(var, raising=False)
     reset_registry()
-    STATE.verbose = STATE.quiet = False
-    STATE.plugins_dirs = ()
     yield
     reset_registry()
 
@@ -43,11 +41,7 @@ def _isolated_plugins(monkeypatch):
 @pytest.fixture
 def cli(capsys, monkeypatch):
     """Run ``transcribe ARGS`` in-process; returns exit code, stdout and stderr."""
-    from transcribe_cli.cli.console import err, out
-
-    monkeypatch.setenv("COLUMNS", "200")
-    for console in (out, err):  # created at import, before COLUMNS was set
-        monkeypatch.setattr(console, "width", 200)
+    monkeypatch.setenv("COLUMNS", "200")  # read by each invocation's consoles
 
     def run(*args: str) -> Result:
         return invoke(capsys, *args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -31,7 +32,7 @@ def tone_wav(tmp_path):
     return path
 
 
-def test_help_does_not_import_torch():
+def test_help_does_not_import_torch(tmp_path):
     code = (
         "import sys\n"
         "from transcribe_cli.cli import main\n"
@@ -39,9 +40,99 @@ def test_help_does_not_import_torch():
         "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', file=sys.stderr)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"}, timeout=120)
+                          env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin",
+                               "TRANSCRIBE_CACHE_DIR": str(tmp_path)}, timeout=120)
     assert "Usage" in done.stdout
     assert done.stderr.strip().endswith("NO-TORCH"), done.stderr
+
+
+def modules_imported_by(*args: str, env: dict | None = None) -> set[str]:
+    """The modules a fresh interpreter has imported after ``transcribe ARGS`` (pass
+    ``TRANSCRIBE_CACHE_DIR`` in ``env`` for a private ``--help`` cache)."""
+    code = (
+        "import sys\n"
+        "from transcribe_cli.cli import main\n"
+        f"try:\n    main({list(args)!r})\nexcept SystemExit:\n    pass\n"
+        "print('MODULES', *sorted(sys.modules), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin", **(env or {})}, timeout=120)
+    line = [line for line in done.stderr.splitlines() if line.startswith("MODULES ")]
+    assert line, done.stderr
+    return set(line[-1].split()[1:])
+
+
+#: What `transcribe --help` used to import and no longer needs (benchmarks/results/memory.md).
+HEAVY_FOR_HELP = ("typer.rich_utils", "rich", "rich.console", "rich.markdown", "markdown_it", "torch", "numpy")
+BUILTIN_COMMAND_MODULES = ("transcribe_cli.cli.transcribe", "transcribe_cli.cli.eval", "transcribe_cli.cli.train",
+                           "transcribe_cli.cli.models", "transcribe_cli.cli.cache", "transcribe_cli.training.config")
+
+
+def test_top_level_help_imports_neither_rich_nor_the_command_modules(tmp_path):
+    env = {"TRANSCRIBE_CACHE_DIR": str(tmp_path)}
+    rendered = modules_imported_by("--help", env=env)
+    assert "transcribe_cli.cli.group" in rendered  # rendered here, nothing cached yet
+    assert not rendered & {*HEAVY_FOR_HELP, *BUILTIN_COMMAND_MODULES}, rendered & {*HEAVY_FOR_HELP,
+                                                                                   *BUILTIN_COMMAND_MODULES}
+    cached = modules_imported_by("--help", env=env)  # from the cache: not even Typer or the plugin scan
+    assert not cached & {"typer", "importlib.metadata", "pluggy", "transcribe_cli.registry"}, cached
+
+
+def test_help_cache_sees_an_installed_plugin_and_an_edited_one(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    env = {"PYTHONPATH": f"{SRC}{os.pathsep}{site}", "TRANSCRIBE_CACHE_DIR": str(tmp_path / "cache")}
+    assert "greet" not in run_subprocess("--help", env=env).stdout
+    module = site / "greeter_plugin.py"
+    module.write_text(GREETER.format(summary="Say hello."))
+    info = site / "greeter_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: greeter-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[transcribe_cli]\ngreeter = greeter_plugin\n")
+    assert "Say hello." in run_subprocess("--help", env=env).stdout  # a new distribution in a sys.path folder
+    module.write_text(GREETER.format(summary="Say goodbye."))
+    os.utime(module, ns=(module.stat().st_atime_ns, module.stat().st_mtime_ns + 10**9))
+    shown = run_subprocess("--help", env=env).stdout  # an edited plugin module
+    assert "Say goodbye." in shown and "Say hello." not in shown
+
+
+GREETER = """
+from transcribe_cli.hookspecs import hookimpl
+
+@hookimpl
+def register_commands(app):
+    @app.command("greet")
+    def greet() -> None:
+        \"\"\"{summary}\"\"\"
+"""
+
+
+def test_a_command_imports_its_own_module_only():
+    imported = modules_imported_by("run", "--help")
+    assert "transcribe_cli.cli.transcribe" in imported and "typer.rich_utils" in imported  # rich help here
+    assert not imported & {"transcribe_cli.cli.eval", "transcribe_cli.cli.train", "torch"}
+
+
+def test_builtin_command_summaries_match_the_commands():
+    """`--help` lists the built-in commands from BUILTIN_COMMANDS without importing them."""
+    import re
+
+    from transcribe_cli.cli.app import BUILTIN_COMMANDS, RootGroup
+
+    group = RootGroup(name="transcribe")
+    for name, lazy in BUILTIN_COMMANDS.items():
+        first_paragraph = " ".join(group._load(name).help.split("\n\n")[0].split())
+        assert re.sub(r"\[/?[a-z ]*\]", "", first_paragraph) == lazy.summary, name
+
+
+def test_help_lists_every_command_and_no_arguments_prints_it(cli):
+    from transcribe_cli.cli.app import BUILTIN_COMMANDS
+
+    shown = cli("--help").stdout
+    commands = shown.split("Commands:")[1].split()
+    assert all(name in commands for name in BUILTIN_COMMANDS), shown
+    bare = cli()
+    assert bare.exit_code == 2 and bare.stderr.strip() == shown.strip()
 
 
 def test_version_and_subcommand_routing(cli, tone_wav):

@@ -6,7 +6,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pytest
-from conftest import MIDI_CORPUS, REAL, needs_fluidsynth
+from conftest import REAL, ROOT, needs_fluidsynth
 from fixtures.eval_data import PIECES, build_maestro, write_numpy_pair, write_pedal_midi
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -207,12 +207,23 @@ def test_variants_random_pick_one_stable_choice_per_piece():
     assert choose_variants("x.mid", FONTS[:1], [0], "random") == [("x.mid", FONTS[0], 0)]
 
 
-def test_default_midi_root(monkeypatch, tmp_path):
+def test_default_midi_root_is_the_env_var_and_nothing_else(monkeypatch, tmp_path):
     monkeypatch.setenv("TRANSCRIBE_MIDI_DIR", str(tmp_path))
     assert default_midi_root() == tmp_path
     monkeypatch.delenv("TRANSCRIBE_MIDI_DIR")
-    if MIDI_CORPUS.is_dir():
-        assert default_midi_root() == MIDI_CORPUS.resolve()
+    monkeypatch.chdir(ROOT)  # ../shared/data/midi may exist beside this checkout: not a default
+    with pytest.raises(TranscribeError) as caught:
+        default_midi_root()
+    assert "--root" in str(caught.value) and "TRANSCRIBE_MIDI_DIR" in str(caught.value)
+
+
+def test_synth_without_a_root_is_one_line(cli, monkeypatch):
+    monkeypatch.delenv("TRANSCRIBE_MIDI_DIR", raising=False)
+    result = cli("eval", "-d", "synth", "-m", "nmf")
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code != 0 and len(lines) == 1, result.stderr
+    assert lines[0] == ("error: no MIDI folder for --dataset synth (pass --root DIR (a folder of .mid files) "
+                        "or set TRANSCRIBE_MIDI_DIR)")
 
 
 def _corpus(root: Path) -> Path:

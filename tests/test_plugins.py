@@ -121,6 +121,35 @@ def test_trace_env_var_prints_hook_calls(tmp_path, monkeypatch, capsys):
     assert "transcribe_cli.models: register_models()" in err
 
 
+LOOSE_COMMAND = """
+import typer
+
+from transcribe_cli.cli.console import get_state
+from transcribe_cli.hookspecs import hookimpl
+
+@hookimpl
+def register_commands(app):
+    @app.command("greet")
+    def greet(ctx: typer.Context) -> None:
+        \"\"\"Say hello (a loose plugin's command).\"\"\"
+        state = get_state(ctx)
+        print(f"verbose={state.verbose} dirs={len(state.plugins_dirs)}")
+        state.info("hello on stderr")
+"""
+
+
+def test_plugin_command_reads_verbose_and_quiet_from_the_context(tmp_path, cli):
+    write_plugin(tmp_path / "cmd", "greeter", LOOSE_COMMAND)
+    plain = cli("--plugins-dir", tmp_path / "cmd", "greet")
+    assert plain.exit_code == 0, plain.stderr
+    assert plain.stdout.strip() == "verbose=False dirs=1" and "hello on stderr" in plain.stderr
+    quiet = cli("--plugins-dir", tmp_path / "cmd", "-q", "greet")
+    assert quiet.stdout.strip() == "verbose=False dirs=1" and quiet.stderr == ""
+    assert cli("--plugins-dir", tmp_path / "cmd", "-v", "greet").stdout.strip() == "verbose=True dirs=1"
+    listed = cli("--plugins-dir", tmp_path / "cmd", "--help").stdout
+    assert "greet" in listed and "Say hello" in listed
+
+
 def test_missing_plugins_dir_is_reported(tmp_path, cli):
     result = cli("--plugins-dir", tmp_path / "nope", "plugins")
     assert result.exit_code == 0

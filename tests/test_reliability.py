@@ -274,6 +274,42 @@ def test_jobs_note_when_lowered(cli, tmp_path, monkeypatch):
     assert "--jobs 100 lowered to 1 (the number of usable CPU cores)" in result.stderr
 
 
+def test_with_several_workers_the_parent_checks_but_builds_no_model(cli, tmp_path, monkeypatch):
+    """--jobs 2: the workers build the models; the parent only resolves names, options and
+    weights, and bad ones still fail once, early, in one line."""
+    from transcribe_cli import batch, workers
+
+    monkeypatch.setattr(workers, "usable_cores", lambda: 2)
+    monkeypatch.setattr(workers, "available_memory", lambda: 64 * 1024**3)
+
+    def no_model(config):
+        raise AssertionError("the parent process built a model")
+
+    monkeypatch.setattr(batch.TranscriberConfig, "build", no_model)  # spawned workers keep the real one
+    for i in range(2):
+        _write(tmp_path / "in" / f"{i}.wav", piano_tone(60 + i, 0.5, SR))
+    done = cli(tmp_path / "in", "-o", f"{tmp_path / 'out'}/", "--jobs", "2")
+    assert done.exit_code == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.mid")) == ["0.mid", "1.mid"]
+    for bad, expected in ((("-O", "frame_treshold=0.5"), "accepted:"), (("-m", "no-such-model"), "no-such-model")):
+        failed = cli(tmp_path / "in", "-o", f"{tmp_path / 'bad'}/", "--jobs", "2", *bad)
+        errors = [line for line in failed.stderr.splitlines() if line.strip()]
+        assert failed.exit_code != 0 and len(errors) == 1 and errors[0].startswith("error:"), failed.stderr
+        assert expected in errors[0] and not list((tmp_path / "bad").glob("*.mid"))
+
+
+def test_checking_a_configuration_imports_no_torch_and_names_the_same_run():
+    code = ("import sys\n"
+            "from transcribe_cli.batch import TranscriberConfig\n"
+            "from transcribe_cli.manifest import run_identity\n"
+            "config = TranscriberConfig('piano', options=('onset_threshold=0.6',))\n"
+            "checked = run_identity(config.resolve(), 'mid')\n"
+            "print('torch' in sys.modules, checked == run_identity(config.build(), 'mid'))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(SRC)}, timeout=300)
+    assert done.stdout.split() == ["False", "True"], done.stderr  # --resume may change --jobs
+
+
 # -- 5. batch planning ----------------------------------------------------------------------
 
 def _touch_audio(path: Path) -> Path:
@@ -368,11 +404,7 @@ def test_an_unreadable_file_is_named_once(cli, tmp_path):
 # -- 7. presentation ------------------------------------------------------------------------
 
 def _narrow(monkeypatch):
-    from transcribe_cli.cli.console import err, out
-
     monkeypatch.setenv("COLUMNS", "80")
-    for console in (out, err):
-        monkeypatch.setattr(console, "width", 80)
 
 
 def test_models_table_fits_80_columns_and_lists_untrained_models_apart(cli, monkeypatch):
@@ -417,9 +449,10 @@ def test_verbose_adds_a_traceback_and_keeps_the_summary_line(cli, tmp_path):
 
 def test_errors_stream_as_each_file_finishes(capsys):
     from transcribe_cli.batch import Job, JobResult
+    from transcribe_cli.cli.console import State
     from transcribe_cli.cli.progress import BatchReporter
 
-    reporter = BatchReporter(3, stream_errors=True)
+    reporter = BatchReporter(3, State(), stream_errors=True)
     with reporter:
         reporter.update(JobResult(Job(Path("a.wav"), Path("a.mid")), "failed", error="a.wav is broken"))
         printed = capsys.readouterr().err  # before the batch has ended

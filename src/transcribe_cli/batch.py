@@ -53,6 +53,15 @@ class TranscriberConfig:
     #: a :class:`transcribe_cli.writing.OutputOptions`, ``None`` for the defaults
     output: Any = None
 
+    def resolve(self):
+        """Names, options and weights checked, nothing built: what a parent process whose
+        workers build their own transcribers needs (:mod:`transcribe_cli.resolution`)."""
+        from transcribe_cli.registry import get_registry
+        from transcribe_cli.resolution import resolve_transcriber
+
+        return resolve_transcriber(self.model, registry=get_registry(self.plugins_dirs), decoder=self.decoder,
+                                   options=self.options, weights=self.weights, offline=self.offline)
+
     def build(self):
         from transcribe_cli.pipeline import Transcriber
         from transcribe_cli.registry import get_registry

@@ -1,9 +1,10 @@
 """The ``transcribe`` command line.
 
-``main()`` builds the Typer app (built-in commands plus those plugins add through
-``register_commands``), runs it, and turns every error into one line on stderr and a
-non-zero exit; tracebacks only with ``--verbose``. Importing this package never imports
-torch, so ``transcribe --help`` stays instant.
+``main()`` builds the Typer app (:mod:`transcribe_cli.cli.app`), runs it, and turns every
+error into one line on stderr and a non-zero exit; tracebacks only with ``--verbose``.
+``transcribe --help`` is printed from :mod:`transcribe_cli.cli.help_cache` when nothing it
+depends on changed (no Typer, no plugin scan), else rendered without torch or Typer's rich
+formatter.
 """
 
 from __future__ import annotations
@@ -11,45 +12,9 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import Annotated, Optional
 
-import typer
-
-from transcribe_cli import __version__
-from transcribe_cli.cli.console import STATE, error, warn
-from transcribe_cli.cli.group import DefaultCommandGroup
+from transcribe_cli.cli.console import State
 from transcribe_cli.errors import TranscribeError
-
-HELP = """Transcribe recordings into MIDI.
-
-  transcribe song.wav -o song.mid        one file
-  transcribe recordings/ -o midi/        a whole folder (recursive)
-
-Run [bold]transcribe run --help[/] for every transcription option.
-"""
-
-
-def _version(value: bool) -> None:
-    if value:
-        print(f"transcribe-cli {__version__}")
-        raise typer.Exit()
-
-
-def _root(
-    plugins_dir: Annotated[
-        Optional[list[str]],
-        typer.Option("--plugins-dir", help="Load loose plugin .py files from this folder (repeatable).",
-                     envvar=None),
-    ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show details and tracebacks.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors.")] = False,
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
-    ] = False,
-) -> None:
-    # --verbose/--quiet (here or after the command) were read once, by main(), into the
-    # State every command gets as ``ctx.obj``; they are declared here for --help and parsing
-    del plugins_dir, verbose, quiet, version
 
 
 def _prescan_plugins_dirs(argv: list[str]) -> list[str]:
@@ -61,56 +26,6 @@ def _prescan_plugins_dirs(argv: list[str]) -> list[str]:
         elif token.startswith("--plugins-dir="):
             dirs.append(token.split("=", 1)[1])
     return dirs
-
-
-def build_app(plugins_dirs: list[str] | tuple[str, ...] = ()) -> typer.Typer:
-    from transcribe_cli.cli import models, plugins, transcribe
-    from transcribe_cli.cli.help_layout import keep_option_names_whole
-    from transcribe_cli.plugins import _one_line
-
-    keep_option_names_whole()
-    from transcribe_cli.registry import get_registry
-
-    app = typer.Typer(
-        cls=DefaultCommandGroup,
-        help=HELP,
-        no_args_is_help=True,
-        pretty_exceptions_enable=False,
-        rich_markup_mode="rich",
-        context_settings={"help_option_names": ["-h", "--help"]},
-    )
-    app.callback()(_root)
-    transcribe.register(app)
-    models.register(app)
-    plugins.register(app)
-    from transcribe_cli.cli import cache, download
-
-    download.register(app)
-    cache.register(app)
-    from transcribe_cli.cli import eval as eval_cli
-
-    eval_cli.register(app)
-    from transcribe_cli.cli import train
-
-    train.register(app)
-    from transcribe_cli.cli import export as export_cli
-
-    export_cli.register(app)
-    from transcribe_cli.cli import show as show_cli
-
-    show_cli.register(app)
-
-    registry = get_registry(plugins_dirs)
-    hook = registry.loaded.pm.hook.register_commands
-    for impl in hook.get_hookimpls():
-        try:
-            impl.function(app=app)
-        except Exception as exc:
-            registry.loaded.infos[impl.plugin_name].error = f"register_commands failed: {_one_line(exc)}"
-    if not STATE.quiet:
-        for line in registry.problems():
-            warn(line)
-    return app
 
 
 #: OpenMP (torch's CPU threads) spins while its threads wait for work; on a loaded machine
@@ -126,24 +41,40 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.setdefault(name, value)  # inherited by spawned workers too
     argv = list(sys.argv[1:] if argv is None else argv)
     # the one place verbosity is set: before parsing, since building the app may already warn
-    STATE.verbose = any(a in ("-v", "--verbose") for a in argv)
-    STATE.quiet = any(a in ("-q", "--quiet") for a in argv) and not STATE.verbose
-    STATE.plugins_dirs = tuple(_prescan_plugins_dirs(argv))
+    verbose = any(a in ("-v", "--verbose") for a in argv)
+    state = State(verbose=verbose, quiet=any(a in ("-q", "--quiet") for a in argv) and not verbose,
+                  plugins_dirs=tuple(_prescan_plugins_dirs(argv)))
+    from transcribe_cli.cli import help_cache
+
+    top_level_help = help_cache.is_top_level_help(argv) and help_cache.usable(state.plugins_dirs)
+    if top_level_help and (text := help_cache.load()) is not None:
+        print(text)
+        sys.exit(0)
     try:
-        app = build_app(STATE.plugins_dirs)
-        app(args=argv, prog_name="transcribe", obj=STATE)
+        from transcribe_cli.cli.app import build_app, root_help
+
+        app = build_app(state)
+        if top_level_help:
+            from transcribe_cli.registry import get_registry
+
+            text = root_help(app, state)
+            if not get_registry(state.plugins_dirs).problems():  # a broken plugin is reported each time
+                help_cache.store(text)
+            print(text)
+            sys.exit(0)
+        app(args=argv, prog_name="transcribe", obj=state)
     except TranscribeError as exc:
-        if STATE.verbose:
+        if state.verbose:
             traceback.print_exc()
-        error(str(exc))
+        state.error(str(exc))
         sys.exit(exc.exit_code)
     except KeyboardInterrupt as exc:
         from transcribe_cli.signals import exit_code
 
-        error("interrupted")
+        state.error("interrupted")
         sys.exit(exit_code(exc))
     except Exception as exc:  # a bug: one line unless --verbose
-        if STATE.verbose:
+        if state.verbose:
             traceback.print_exc()
-        error(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for the traceback)")
+        state.error(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for the traceback)")
         sys.exit(1)

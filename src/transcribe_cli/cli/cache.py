@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from transcribe_cli.cli.console import STATE, info, out
+from transcribe_cli.cli.console import get_state
 from transcribe_cli.errors import TranscribeError
 
 app = typer.Typer(
@@ -71,6 +71,7 @@ def cached_rows(registry) -> list[dict[str, Any]]:
 
 @app.command("list")
 def list_cache(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List downloaded weights with their size and the models that use them."""
@@ -80,13 +81,14 @@ def list_cache(
     from transcribe_cli.weights.hub import hub_cache_dir
     from transcribe_cli.registry import get_registry
 
-    rows = cached_rows(get_registry(STATE.plugins_dirs))
+    state = get_state(ctx)
+    rows = cached_rows(get_registry(state.plugins_dirs))
     total = sum(row["size_bytes"] for row in rows)
     if as_json:
         print(json.dumps({"cache_dir": str(hub_cache_dir()), "total_bytes": total, "files": rows}, indent=2))
         return
     if not rows:
-        info(f"no downloaded weights in {hub_cache_dir()}")
+        state.info(f"no downloaded weights in {hub_cache_dir()}")
         return
     table = Table(show_edge=False)
     for column in ("repository", "revision", "file", "size", "models"):
@@ -94,8 +96,8 @@ def list_cache(
     for row in rows:
         table.add_row(row["repo"], row["revision"][:12], row["file"], human_size(row["size_bytes"]),
                       ", ".join(row["models"]) or "-")
-    out.print(table)
-    out.print(f"{len(rows)} file(s), {human_size(total)} in {hub_cache_dir()}", highlight=False)
+    state.out.print(table)
+    state.out.print(f"{len(rows)} file(s), {human_size(total)} in {hub_cache_dir()}", highlight=False)
 
 
 def _revisions_for(target: str, registry, scan) -> list[str]:
@@ -124,6 +126,7 @@ def _revisions_for(target: str, registry, scan) -> list[str]:
 
 @app.command("clear")
 def clear(
+    ctx: typer.Context,
     targets: Annotated[list[str] | None, typer.Argument(
         help="Model names or hf:// URIs whose downloaded weights to delete (default: all).",
         show_default=False)] = None,
@@ -134,10 +137,11 @@ def clear(
     from transcribe_cli.weights.hub import hub_cache_dir
     from transcribe_cli.registry import get_registry
 
+    state = get_state(ctx)
     folder = hub_cache_dir()
     if not targets:
         if not folder.exists():
-            info(f"nothing to delete: {folder} does not exist")
+            state.info(f"nothing to delete: {folder} does not exist")
             return
         if not yes:
             if not sys.stdin.isatty():
@@ -145,20 +149,20 @@ def clear(
             typer.confirm(f"Delete every downloaded model in {folder}?", abort=True)
         size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
         shutil.rmtree(folder)
-        info(f"deleted {folder} ({human_size(size)})")
+        state.info(f"deleted {folder} ({human_size(size)})")
         return
-    registry = get_registry(STATE.plugins_dirs)
+    registry = get_registry(state.plugins_dirs)
     scan = _scan()
     revisions: list[str] = []
     for target in targets:
         found = _revisions_for(target, registry, scan)
         if not found:
-            info(f"{target}: not in the cache")
+            state.info(f"{target}: not in the cache")
         revisions.extend(r for r in found if r not in revisions)
     if revisions:
         strategy = scan.delete_revisions(*revisions)
         strategy.execute()
-        info(f"deleted {len(revisions)} cached revision(s), {human_size(strategy.expected_freed_size)}")
+        state.info(f"deleted {len(revisions)} cached revision(s), {human_size(strategy.expected_freed_size)}")
 
 
 def register(root: typer.Typer) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from transcribe_cli.cli.console import STATE, error, info, out
+from transcribe_cli.cli.console import get_state
 from transcribe_cli.errors import TranscribeError
 
 
@@ -47,6 +47,7 @@ def fetch_target(target: str, registry, *, force: bool, progress: bool) -> str:
 
 
 def download(
+    ctx: typer.Context,
     names: Annotated[list[str] | None, typer.Argument(
         help="Registered model names and/or hf://owner/repo@revision/file URIs.", show_default=False)] = None,
     all_models: Annotated[bool, typer.Option(
@@ -61,26 +62,27 @@ def download(
     """
     from transcribe_cli.registry import get_registry
 
-    registry = get_registry(STATE.plugins_dirs)
+    state = get_state(ctx)
+    registry = get_registry(state.plugins_dirs)
     targets = list(names or [])
     if all_models:
         targets += [s.name for s in registry.specs("model")
                     if (s.weights.hub_repo or s.weights.peer) and s.name not in targets]
     if not targets:
         if all_models:
-            info("no registered model downloads its weights from the Hub")
+            state.info("no registered model downloads its weights from the Hub")
             return
         raise TranscribeError("nothing to download", "name one or more models, or pass --all")
     failed = 0
     for target in targets:
         try:
-            line = fetch_target(target, registry, force=force, progress=not STATE.quiet)
+            line = fetch_target(target, registry, force=force, progress=not state.quiet)
         except TranscribeError as exc:
             failed += 1
-            error(str(exc))
+            state.error(str(exc))
             continue
-        if not STATE.quiet:
-            out.print(line, soft_wrap=True, highlight=False, markup=False)
+        if not state.quiet:
+            state.out.print(line, soft_wrap=True, highlight=False, markup=False)
     if failed:
         raise typer.Exit(1)
 

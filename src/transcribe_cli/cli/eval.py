@@ -17,7 +17,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from transcribe_cli.cli.console import STATE, error, info, out
+from transcribe_cli.cli.console import State, get_state
 from transcribe_cli.errors import OptionError, OutputError, TranscribeError
 
 DEFAULT_MODEL = "piano"
@@ -114,6 +114,7 @@ def build_entries(
     sweeps: list[str],
     device: str,
     registry: Any,
+    plugins_dirs: tuple[str, ...] = (),
 ) -> tuple[list[Any], dict[str, Any], dict[str, dict[str, Any]]]:
     """The report's entries, their built transcribers (label → Transcriber) and pipeline
     descriptions. Building every model here makes unknown names, bad options and bad sweep
@@ -147,7 +148,7 @@ def build_entries(
             decoder=decoder,
             options=tuple(by_option.get(None, []) + by_option.get(label, [])),
             device=device,
-            plugins_dirs=STATE.plugins_dirs,
+            plugins_dirs=plugins_dirs,
         )
         try:
             transcriber = config.build()
@@ -186,10 +187,11 @@ def describe_pipeline(transcriber: Any, registry: Any) -> dict[str, Any]:
 # -- the command --------------------------------------------------------------------------
 
 def eval_command(
+    ctx: typer.Context,
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset: maestro, pairs, synth, or a plugin's.")],
     root: Annotated[Optional[Path], typer.Option(
         help="Dataset folder (maestro: the unpacked maestro-v3.0.0; pairs: audio with same-stem .mid; "
-             "synth: MIDI files, default ../shared/data/midi).")] = None,
+             "synth: MIDI files, default $TRANSCRIBE_MIDI_DIR).")] = None,
     split: Annotated[Optional[str], typer.Option(
         help="train, validation, test or all (default: the dataset's, e.g. test for maestro).")] = None,
     limit: Annotated[Optional[int], typer.Option(min=0, help="Evaluate at most this many recordings.")] = None,
@@ -239,6 +241,7 @@ def eval_command(
 
     transcribe eval -d synth --split validation --limit 20 --sweep onset_threshold=0.2:0.8:0.05
     """
+    state = get_state(ctx)
     from transcribe_cli.cli.progress import BatchReporter
     from transcribe_cli.evaluation.aggregate import build_reports
     from transcribe_cli.evaluation.report import (
@@ -270,7 +273,7 @@ def eval_command(
     for path, flag in ((save_midi, "--save-midi"), (plot, "--plot")):
         check_output_dir(path, flag)
 
-    registry = get_registry(STATE.plugins_dirs)
+    registry = get_registry(state.plugins_dirs)
     spec = registry.dataset(dataset)
     ds_options = dataset_options(spec, list(dataset_option or ()), limit)
     opened = spec.factory(root, split, **ds_options) if split else spec.factory(root, **ds_options)
@@ -278,17 +281,18 @@ def eval_command(
     if not items:
         raise TranscribeError(f"dataset {dataset!r} has no recordings here", "check --root and --split")
     entries, transcribers, pipelines = build_entries(
-        models, list(estimates or ()), list(decoder or ()), list(option or ()), sweeps, device, registry
+        models, list(estimates or ()), list(decoder or ()), list(option or ()), sweeps, device, registry,
+        state.plugins_dirs,
     )
     if jobs > 1:
         transcribers = {}  # workers build their own; free this process's copies
-    info(f"evaluating {', '.join(e.label for e in entries)} on {len(items)} recording(s) of {dataset}"
+    state.info(f"evaluating {', '.join(e.label for e in entries)} on {len(items)} recording(s) of {dataset}"
          + (f" ({split})" if split else ""))
 
     settings = EvalSettings(sustain_pedal=sustain_pedal, save_midi=save_midi, keep_notes=plot is not None,
                             max_seconds=seconds)
     jobs_list = plan(items, entries)
-    with BatchReporter(len(jobs_list), quiet=STATE.quiet) as reporter:
+    with BatchReporter(len(jobs_list), state) as reporter:
         results = run_evaluation(
             jobs_list, settings, workers=jobs, transcribers=transcribers, on_result=reporter.update
         )
@@ -297,15 +301,15 @@ def eval_command(
         if len(report.summaries) > 1 and "decoder_options" in report.pipeline:
             report.pipeline["decoder_options"] = {**report.pipeline["decoder_options"], **report.summary.point}
 
-    _report_failures(reports)
+    _report_failures(reports, state)
     title = f"transcribe eval: {dataset}" + (f" {split}" if split else "") + f", {len(items)} recording(s)"
-    if not STATE.quiet:
+    if not state.quiet:
         if sweeps:
-            out.print(sweep_table(reports, metric))
+            state.out.print(sweep_table(reports, metric))
             for line in best_lines(reports, metric):
-                out.print(line, highlight=False)
+                state.out.print(line, highlight=False)
             title += ", at each model's best sweep point"
-        out.print(metrics_table(reports, title))
+        state.out.print(metrics_table(reports, title))
     dataset_info = {
         "name": dataset,
         "root": str(root.resolve()) if root else None,
@@ -318,15 +322,15 @@ def eval_command(
     sweep_info = {"options": _swept_values(entries), "metric": metric} if sweeps else None
     if json_path is not None:
         write_text(json_path, json_text(report_document(reports, dataset=dataset_info, sweep=sweep_info)))
-        info(f"wrote {json_path}")
+        state.info(f"wrote {json_path}")
     if csv_path is not None:
         write_text(csv_path, csv_text(reports))
-        info(f"wrote {csv_path}")
+        state.info(f"wrote {csv_path}")
     if plot is not None:
         count = write_plots(reports, plot, plot_seconds)
-        info(f"wrote {count} plot(s) to {plot}")
+        state.info(f"wrote {count} plot(s) to {plot}")
     if save_midi is not None:
-        info(f"transcriptions saved in {save_midi}")
+        state.info(f"transcriptions saved in {save_midi}")
     if any(report.failed for report in reports):
         raise typer.Exit(1)
 
@@ -341,13 +345,13 @@ def _swept_values(entries) -> dict[str, list[Any]]:
     return values
 
 
-def _report_failures(reports) -> None:
+def _report_failures(reports, state: State) -> None:
     for report in reports:
         failed = report.failed
         for result in failed[:MAX_FAILURE_LINES]:
-            error(f"{report.entry.label}: {result.job.item.name}: {result.error}")
+            state.error(f"{report.entry.label}: {result.job.item.name}: {result.error}")
         if len(failed) > MAX_FAILURE_LINES:
-            error(f"{report.entry.label}: ... and {len(failed) - MAX_FAILURE_LINES} more failed recordings "
+            state.error(f"{report.entry.label}: ... and {len(failed) - MAX_FAILURE_LINES} more failed recordings "
                   "(all are listed in --json)")
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from transcribe_cli.cli.console import STATE, out
+from transcribe_cli.cli.console import get_state
 from transcribe_cli.errors import TranscribeError
 
 FORMATS = ("onnx",)
@@ -48,6 +48,7 @@ def default_output(run: Path, checkpoint: Path) -> Path:
 
 
 def export(
+    ctx: typer.Context,
     run: Annotated[Path, typer.Argument(help="A training run folder (its best.pt) or a checkpoint .pt file.",
                                         show_default=False)],
     onnx: Annotated[bool, typer.Option("--onnx", help="Export to ONNX (run with onnxruntime).")] = False,
@@ -68,15 +69,16 @@ def export(
     from transcribe_cli.onnx_export import export_and_check
     from transcribe_cli.registry import get_registry
 
+    state = get_state(ctx)
     if not onnx:
         raise TranscribeError("say which format to export to", f"formats: {', '.join('--' + f for f in FORMATS)}")
     source = find_checkpoint(run, checkpoint)
     target = output if output is not None else default_output(run, source)
     if target.is_dir():
         target = target / DEFAULT_NAME
-    result = export_and_check(source, target, registry=get_registry(STATE.plugins_dirs), opset=opset)
-    if not STATE.quiet:
-        out.print(f"{result.path}: {human_size(result.size)}, model {result.model!r} from {source} "
+    result = export_and_check(source, target, registry=get_registry(state.plugins_dirs), opset=opset)
+    if not state.quiet:
+        state.out.print(f"{result.path}: {human_size(result.size)}, model {result.model!r} from {source} "
                   f"(onnxruntime vs torch: max abs difference {result.max_abs_diff:.1e})",
                   soft_wrap=True, highlight=False, markup=False)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from transcribe_cli.cli.console import STATE, out, warn
+from transcribe_cli.cli.console import get_state
 
 app = typer.Typer(
     no_args_is_help=False,
@@ -73,7 +73,8 @@ def models(
 
     from transcribe_cli.registry import get_registry
 
-    registry = get_registry(STATE.plugins_dirs)
+    state = get_state(ctx)
+    registry = get_registry(state.plugins_dirs)
     rows = [model_row(spec, registry) for spec in registry.specs("model")]
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -81,7 +82,7 @@ def models(
     # models nobody has published weights for cannot transcribe anything yet: listed apart
     untrained = [row for row in rows if row["weights_source"] == "none" and not row["available_offline"]]
     usable = [row for row in rows if row not in untrained]
-    wide = out.width >= 120
+    wide = state.out.width >= 120
     columns = ("model", "family", "frontend", "decoder", "weights", "offline", "size", "plugin") if wide else (
         "model", "decoder", "weights", "offline", "size")
     table = Table(show_edge=False)
@@ -95,10 +96,10 @@ def models(
                  "decoder": row["decoder"], "weights": _escape(row["weights"]), "offline": offline,
                  "size": human_size(row["size_bytes"]), "plugin": row["plugin"]}
         table.add_row(*(cells[column] for column in columns))
-    out.print(table)
+    state.out.print(table)
     if untrained:
         names = ", ".join(row["name"] for row in untrained)
-        out.print(f"\n[dim]No weights published (train one with `transcribe train --model NAME`):[/] {names}",
+        state.out.print(f"\n[dim]No weights published (train one with `transcribe train --model NAME`):[/] {names}",
                   soft_wrap=False)
 
 
@@ -154,6 +155,7 @@ def _escape(text: str) -> str:
 
 @app.command("info")
 def info(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="A registered model name (see `transcribe models`).")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
@@ -166,7 +168,8 @@ def info(
 
     from transcribe_cli.options import effective_options
 
-    registry = get_registry(STATE.plugins_dirs)
+    state = get_state(ctx)
+    registry = get_registry(state.plugins_dirs)
     spec = registry.model(name)
     row = model_row(spec, registry)
     # what `transcribe run --model NAME` runs with: the decoder's defaults after the model's tuning
@@ -179,17 +182,17 @@ def info(
                           "card_body": card.body if card else None, "card_problems": problems},
                          indent=2, default=str))
         return
-    out.print(_summary(row, card))
+    state.out.print(_summary(row, card))
     if card is None:
         if needs_card(spec):
-            warn(f"model {name!r} has no model card; its plugin should ship model_cards/{name}.md")
+            state.warn(f"model {name!r} has no model card; its plugin should ship model_cards/{name}.md")
         else:
-            out.print("\n[dim]No model card (a model without trained weights).[/]")
+            state.out.print("\n[dim]No model card (a model without trained weights).[/]")
         return
-    out.print(Rule(style="dim"))
-    out.print(Markdown(card.body))
+    state.out.print(Rule(style="dim"))
+    state.out.print(Markdown(card.body))
     for problem in problems:
-        warn(f"card {card.source}: {problem}")
+        state.warn(f"card {card.source}: {problem}")
 
 
 def register(root: typer.Typer) -> None:

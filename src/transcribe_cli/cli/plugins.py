@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
-from transcribe_cli.cli.console import STATE, out
+from transcribe_cli.cli.console import get_state
 
 
 def plugins(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List loaded plugins with their version and what each registers."""
@@ -18,7 +19,8 @@ def plugins(
 
     from transcribe_cli.registry import get_registry
 
-    registry = get_registry(STATE.plugins_dirs)
+    state = get_state(ctx)
+    registry = get_registry(state.plugins_dirs)
     infos = list(registry.loaded.infos.values())
     if as_json:
         print(json.dumps([info.as_dict() for info in infos], indent=2))
@@ -31,7 +33,7 @@ def plugins(
         if info.error:
             registers = f"[red]broken: {info.error}[/]"
         table.add_row(info.name, info.version or "-", info.source, registers or "-")
-    out.print(table)
+    state.out.print(table)
 
 
 def register(app: typer.Typer) -> None:

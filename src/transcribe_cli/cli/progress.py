@@ -9,17 +9,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from transcribe_cli.cli.console import err
+from transcribe_cli.cli.console import State
 
 
 class BatchReporter:
-    """A progress bar over the batch (hidden when quiet or for a single file). Each file's
-    error and warnings are printed as it finishes, above the bar; with ``verbose`` also the
-    traceback of a failure and what its decoders printed."""
+    """A progress bar over the batch on ``state``'s stderr (hidden when quiet or for a single
+    file). Each file's error and warnings are printed as it finishes, above the bar; with
+    ``--verbose`` also the traceback of a failure and what its decoders printed."""
 
-    def __init__(self, total: int, *, quiet: bool = False, verbose: bool = False, stream_errors: bool = False):
+    def __init__(self, total: int, state: State, *, stream_errors: bool = False):
         self.total = total
-        self.verbose = verbose
+        self.state = state
         self.stream_errors = stream_errors  # False: the caller reports failures itself (eval)
         self.results: list[Any] = []
         self.progress = Progress(
@@ -29,9 +29,9 @@ class BatchReporter:
             TextColumn("{task.fields[current]}", style="dim"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
-            console=err,
+            console=state.err,
             transient=True,
-            disable=quiet or total < 2,
+            disable=state.quiet or total < 2,
         )
         self.task = self.progress.add_task("batch", total=total, current="")
 
@@ -43,18 +43,16 @@ class BatchReporter:
         self.progress.__exit__(*exc)
 
     def update(self, result: Any) -> None:
-        from transcribe_cli.cli.console import error, warn
-
         self.results.append(result)
         source = str(result.job.source)
         for message in getattr(result, "warnings", ()):
-            warn(message if source in message else f"{source}: {message}")
+            self.state.warn(message if source in message else f"{source}: {message}")
         if result.status == "failed" and self.stream_errors:
             detail = getattr(result, "detail", None)
-            if self.verbose and detail:
-                err.print(detail.rstrip(), markup=False, highlight=False)
+            if self.state.verbose and detail:
+                self.state.err.print(detail.rstrip(), markup=False, highlight=False)
             message = result.error or "failed"
-            error(message if source in message else f"{source}: {message}")
+            self.state.error(message if source in message else f"{source}: {message}")
         self.progress.update(self.task, advance=1, current=result.job.source.name)
 
     def interrupted(self, signal_name: str) -> str:

@@ -8,10 +8,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from transcribe_cli.cli.console import out
+from transcribe_cli.cli.console import get_state
 
 
 def show(
+    ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="A .mid, .csv or .json note file.", show_default=False)],
     width: Annotated[Optional[int], typer.Option(help="Columns (default: the terminal's width).")] = None,
 ) -> None:
@@ -19,6 +20,7 @@ def show(
     from transcribe_cli.io.outputs import format_for_path, read_notes
     from transcribe_cli.preview import terminal_roll
 
+    out = get_state(ctx).out
     notes = read_notes(path, sustain_pedal=False)
     beats: list[float] = []
     summary = f"{path}: {len(notes)} notes"

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from transcribe_cli.cli.console import STATE, info
+from transcribe_cli.cli.console import State, get_state
 from transcribe_cli.training.config import MAPPING_KEYS, SCALAR_KEYS, default_value
 
 HELP = {
@@ -26,7 +26,7 @@ HELP = {
     "init_weights": "Fine-tune: start from these weights ('published' = the model's own, or a .pt file; "
                     "the architecture comes from the file). Default: random initialisation.",
     "dataset": "Registered dataset (maestro, pairs, synth, or a plugin's).",
-    "root": "Dataset folder (synth: a MIDI folder, default ../shared/data/midi).",
+    "root": "Dataset folder (synth: a MIDI folder, default $TRANSCRIBE_MIDI_DIR).",
     "dataset_options": "Dataset option name=value (e.g. soundfont=a.sf2,b.sf2); repeatable.",
     "train_split": "Split to train on.",
     "validation_split": "Split to validate on ('' = no validation).",
@@ -100,14 +100,14 @@ def _collect_flags(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def train_command(
-    out: Path, config_file: Optional[Path], resume: bool, **values: Any
+    state: State, out: Path, config_file: Optional[Path], resume: bool, **values: Any
 ) -> None:
     from transcribe_cli.registry import get_registry
     from transcribe_cli.training.config import build_config, load_saved_config, read_yaml, resume_config
     from transcribe_cli.training.loop import Trainer
 
     flags = _collect_flags(values)
-    registry = get_registry(STATE.plugins_dirs)
+    registry = get_registry(state.plugins_dirs)
     if resume:
         if config_file is not None:
             from transcribe_cli.errors import OptionError
@@ -119,25 +119,28 @@ def train_command(
             or default_value("model")
         config = build_config(flags, config_file=config_file,
                               model_defaults=registry.model(str(name)).train_defaults)
-    reporter = (lambda message: None) if STATE.quiet else info
+    reporter = (lambda message: None) if state.quiet else state.info
     trainer = Trainer(config, out, resume=resume, registry=registry, reporter=reporter)
     from transcribe_cli.cli.train_display import TrainDisplay
 
-    with TrainDisplay(config.steps, trainer.progress.step, quiet=STATE.quiet or not trainer.world.is_main) as display:
+    with TrainDisplay(config.steps, trainer.progress.step, console=state.err,
+                      quiet=state.quiet or not trainer.world.is_main) as display:
         result = trainer.run(on_step=display.update)
     if trainer.world.is_main:
         best = f"best {config.validation_metric} {result.best_score:.3f} at step {result.best_step}" \
             if result.best_step >= 0 else "no validation"
-        info(f"{result.stopped} at step {result.step} after {result.elapsed / 60:.1f} min; {best}")
-        info(f"weights: {out / 'best.pt'} (transcribe --model {out / 'best.pt'} song.wav); "
+        state.info(f"{result.stopped} at step {result.step} after {result.elapsed / 60:.1f} min; {best}")
+        state.info(f"weights: {out / 'best.pt'} (transcribe --model {out / 'best.pt'} song.wav); "
              f"resume with: transcribe train --out {out} --resume")
 
 
 def _command_function():
     def command(**kwargs: Any) -> None:
-        train_command(kwargs.pop("out"), kwargs.pop("config_file"), kwargs.pop("resume"), **kwargs)
+        train_command(get_state(kwargs.pop("ctx")), kwargs.pop("out"), kwargs.pop("config_file"),
+                      kwargs.pop("resume"), **kwargs)
 
     parameters = [
+        inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context),
         inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[
             Path, typer.Option("--out", "-o", help="Run folder (checkpoints, config.yaml, metrics.jsonl).")]),
         inspect.Parameter("config_file", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[

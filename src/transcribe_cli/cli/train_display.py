@@ -7,20 +7,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-from transcribe_cli.cli.console import err
 
 
 class TrainDisplay:
-    def __init__(self, total: int, done: int = 0, *, quiet: bool = False):
+    def __init__(self, total: int, done: int = 0, *, console: Console, quiet: bool = False):
         self.quiet = quiet
         self.total = total
         self.done = done
         self._last = time.perf_counter()
         self._progress = Progress(
             TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False, disable=quiet,
+            TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False, disable=quiet,
         )
         self._task = None
         self._loss: float | None = None

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from transcribe_cli.cli.console import STATE, err, error, info, out
+from transcribe_cli.cli.console import get_state
 from transcribe_cli.errors import TranscribeError
 
 DEFAULT_MODEL = "piano"
@@ -66,6 +66,7 @@ def output_options(fmt: str, jobs: int, *, tempo: str, quantize: Optional[str], 
 
 
 def run(
+    ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="Audio files and/or folders (searched recursively).",
                                                  show_default=False)],
     output: Annotated[Optional[str], typer.Option(
@@ -127,6 +128,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors.")] = False,
 ) -> None:
     """Transcribe audio files or folders into MIDI (or CSV/JSON note lists)."""
+    state = get_state(ctx)
     from transcribe_cli.batch import JobResult, TranscriberConfig, check_writable, plan_jobs, run_jobs
     from transcribe_cli.cli.progress import BatchReporter
     from transcribe_cli.manifest import RunManifest, run_identity
@@ -142,37 +144,40 @@ def run(
 
         import_ray()
     shard_spec = parse_shard(shard) if shard is not None else None
-    plan = plan_jobs(inputs, output, fmt, keep_extension=keep_extension, note=info)
+    plan = plan_jobs(inputs, output, fmt, keep_extension=keep_extension, note=state.info)
     if shard_spec is not None:
         everything, plan = len(plan), select_shard(plan, shard_spec, inputs)
-        info(f"shard {shard_spec}: {len(plan)} of {everything} files")
+        state.info(f"shard {shard_spec}: {len(plan)} of {everything} files")
         if not plan:
             return
     check_writable(job.target for job in plan)
     workers, lowered = cap_workers(jobs, len(plan)) if executor == "local" else (jobs, None)
     if lowered:
-        info(f"note: --jobs {jobs} lowered to {lowered}")
+        state.info(f"note: --jobs {jobs} lowered to {lowered}")
     config = TranscriberConfig(
         model=model,
         decoder=decoder,
         options=tuple(option or ()),
         device=device,
         weights=weights,
-        plugins_dirs=STATE.plugins_dirs,
+        plugins_dirs=state.plugins_dirs,
         offline=True if offline else None,  # passed down to every worker, not through os.environ
         output=output_options(fmt, len(plan), tempo=tempo, quantize=quantize, pedal=pedal,
                               split_hands=split_hands, preview=preview, sonify=sonify),
     )
-    # Build once here: unknown names and bad options fail before any file is touched.
-    transcriber = config.build()
+    # Unknown names and bad options fail here, before any file is touched. One local worker:
+    # this process transcribes, so it builds the model; several (or Ray actors) build their
+    # own, and this one only checks (no model, no torch).
+    in_process = executor == "local" and workers == 1
+    transcriber = config.build() if in_process else config.resolve()
     identity = run_identity(transcriber, fmt, config.output)
     manifest = RunManifest.for_output(output, plan, identity=identity, inputs=inputs, shard=shard_spec)
     if resume and manifest.folder is None:
         raise TranscribeError("--resume needs -o FOLDER: the run manifest is kept there", "add -o OUTPUT_FOLDER")
     done, todo = manifest.split_done(plan) if resume else ([], plan)
     if done:
-        info(f"resuming: {len(done)} of {len(plan)} files already done (run manifest in {manifest.folder})")
-    reporter = BatchReporter(len(plan), quiet=STATE.quiet, verbose=STATE.verbose, stream_errors=True)
+        state.info(f"resuming: {len(done)} of {len(plan)} files already done (run manifest in {manifest.folder})")
+    reporter = BatchReporter(len(plan), state, stream_errors=True)
     stopped: KeyboardInterrupt | None = None
     try:
         with interrupts_as_exceptions(), reporter, manifest:
@@ -184,27 +189,27 @@ def run(
                 run_jobs_on_ray(
                     todo, config, fmt=fmt, workers=workers, address=ray_address, cpus_per_worker=ray_cpus,
                     gpus_per_worker=ray_gpus, skip_existing=skip_existing, expected=identity,
-                    on_result=manifest.recording(reporter.update), verbose=STATE.verbose,
+                    on_result=manifest.recording(reporter.update), verbose=state.verbose,
                 )
             else:
                 run_jobs(
                     todo, config, fmt=fmt, workers=workers, skip_existing=skip_existing,
-                    on_result=manifest.recording(reporter.update), transcriber=transcriber if workers == 1 else None,
-                    verbose=STATE.verbose,
+                    on_result=manifest.recording(reporter.update), transcriber=transcriber if in_process else None,
+                    verbose=state.verbose,
                 )
     except KeyboardInterrupt as exc:
         stopped = exc
     results = reporter.results
     failed = [r for r in results if r.status == "failed"]
-    if len(plan) > 1 or STATE.verbose or stopped is not None:
-        reporter.summary(results, err if output == "-" else out if not STATE.quiet else None)
+    if len(plan) > 1 or state.verbose or stopped is not None:
+        reporter.summary(results, state.err if output == "-" else state.out if not state.quiet else None)
     if len(plan) == 1 and results and results[0].status == "ok":
         r = results[0]
         where = "stdout" if output == "-" else str(r.job.target)
-        info(f"{r.job.source} → {where} ({r.notes} notes, {r.audio_seconds:.1f} s of audio "
+        state.info(f"{r.job.source} → {where} ({r.notes} notes, {r.audio_seconds:.1f} s of audio "
              f"in {r.seconds:.1f} s)")
     if stopped is not None:
-        error(reporter.interrupted(str(stopped) or "Ctrl-C"))
+        state.error(reporter.interrupted(str(stopped) or "Ctrl-C"))
         raise typer.Exit(exit_code(stopped))
     if failed:
         raise typer.Exit(1)
@@ -223,7 +228,8 @@ def _interruptible(command):
             with interrupts_as_exceptions():
                 return command(*args, **kwargs)
         except KeyboardInterrupt as exc:
-            error(f"interrupted by {exc or 'Ctrl-C'} before the batch started: nothing was transcribed")
+            get_state(kwargs["ctx"]).error(
+                f"interrupted by {exc or 'Ctrl-C'} before the batch started: nothing was transcribed")
             raise typer.Exit(exit_code(exc)) from None
 
     return interruptible

@@ -51,7 +51,7 @@ def register_datasets(register):
     register(DatasetSpec(
         name="synth",
         factory=_synth,
-        description="A folder of MIDI files (default ../shared/data/midi) rendered with FluidSynth "
+        description="A folder of MIDI files (default $TRANSCRIBE_MIDI_DIR) rendered with FluidSynth "
                     "(cached); split by piece; soundfont and presets (GM programs) may list several, "
                     "comma-separated; variants=all renders every combination, random one per file.",
         options={"soundfont": "", "program": 0, "sample_rate": 16000, "gain": 0.8,

@@ -5,9 +5,8 @@ The labels are the MIDI files themselves; the audio is rendered on first use by
 same files renders nothing. Conventions:
 
 - **Files**: every ``.mid``/``.midi`` below the root (recursive, hidden folders skipped).
-  Without ``--root`` the corpus folder is ``$TRANSCRIBE_MIDI_DIR``, else
-  ``../shared/data/midi`` next to a source checkout, else ``../shared/data/midi`` below
-  the working directory.
+  Without ``--root`` the corpus folder is ``$TRANSCRIBE_MIDI_DIR``; with neither it is an
+  error.
 - **Splits are by piece, not by performance**: each file gets a *piece key* and
   :func:`~transcribe_cli.datasets.base.hash_split` of that key (80/10/10) picks its split,
   so every performance of one piece lands in the same split. ``group_by="folder"``: the
@@ -97,13 +96,8 @@ def default_midi_root() -> Path:
     override = os.environ.get(MIDI_DIR_ENV)
     if override:
         return Path(override).expanduser()
-    checkout = Path(__file__).resolve().parents[3]  # src/transcribe_cli/datasets/synth.py
-    candidates = [checkout / ".." / "shared" / "data" / "midi", Path.cwd() / ".." / "shared" / "data" / "midi"]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate.resolve()
     raise TranscribeError(
-        "no MIDI corpus folder found for --dataset synth",
+        "no MIDI folder for --dataset synth",
         f"pass --root DIR (a folder of .mid files) or set {MIDI_DIR_ENV}",
     )
 
