@@ -214,17 +214,15 @@ class Transcriber(Pipeline):
 
     def _build(self, model, decoder, options, device, weights, window_seconds, batch_size, offline) -> None:
         from transcribe_cli.inference import select_device
-        from transcribe_cli.weights.uri import resolve_model_argument, resolve_model_weights
-        from transcribe_cli.options import effective_options
+        from transcribe_cli.resolution import resolve_transcriber
 
-        choice = resolve_model_argument(model, self.registry, weights=weights, offline=offline)
-        model_spec: ModelSpec = choice.spec
-        decoder_spec = self.registry.decoder(decoder or model_spec.decoder)
-        frontend_spec = self.registry.frontend(model_spec.frontend)
-        check_compatible(model_spec, decoder_spec)
-        model_options, decoder_options, frontend_options = effective_options(
-            model_spec, decoder_spec, options, frontend_spec)
-        weights_path = resolve_model_weights(choice, weights, offline=offline)
+        resolved = resolve_transcriber(model, registry=self.registry, decoder=decoder, options=options,
+                                       weights=weights, offline=offline)
+        model_spec: ModelSpec = resolved.model_spec
+        frontend_spec, decoder_spec = resolved.frontend_spec, resolved.decoder_spec
+        model_options, decoder_options, frontend_options = (
+            resolved.model_options, resolved.decoder_options, resolved.frontend_options)
+        weights_path = resolved.weights_path
         torch_device = select_device(device)
         frontend = build_frontend(frontend_spec, torch_device, frontend_options)
         network = model_spec.factory(weights_path, **model_options).to(torch_device).eval()

@@ -3,9 +3,8 @@ without building the model: the specs, the checked options and the weights file.
 
 ``transcribe run --jobs N`` resolves once in the parent, so an unknown name or a bad option
 fails once, early, in one line, while only the worker processes build a model (with
-torch); see :meth:`transcribe_cli.batch.TranscriberConfig.resolve`. These are the first
-steps of :class:`transcribe_cli.pipeline.Transcriber`, which goes on to build the frontend
-and the network (no torch import here or in the modules it uses for a registered model).
+torch); see :meth:`transcribe_cli.batch.TranscriberConfig.resolve`. :class:`transcribe_cli.pipeline.Transcriber`
+starts from this and goes on to build the frontend and the network (no torch import here or in the modules it uses for a registered model).
 """
 
 from __future__ import annotations
