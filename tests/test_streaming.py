@@ -96,3 +96,73 @@ def test_pedal_fed_in_random_chunks_equals_one_decode(roll, cuts, gap):
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         stream.feed(values[lo:hi])
     assert stream.finish() == whole
+
+
+# --------------------------------------------------------------------------- block reader
+
+sf = pytest.importorskip("soundfile")
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "pop909_003.flac"
+
+
+@pytest.mark.parametrize("rate", [16000, 22050, 44100])
+@pytest.mark.parametrize("block", [1, 997, 4096])
+def test_sine_through_blocks_and_resampler_equals_whole_file_resample(tmp_path, monkeypatch, rate, block):
+    import soxr
+
+    from transcribe_cli.io import audio as audio_mod
+
+    monkeypatch.setattr(audio_mod, "_SOUNDFILE_BLOCK", block)  # odd block sizes
+    t = np.arange(int(0.7 * rate)) / rate
+    left, right = 0.6 * np.sin(2 * np.pi * 440 * t), 0.2 * np.sin(2 * np.pi * 440 * t)
+    path = tmp_path / "sine.wav"
+    sf.write(str(path), np.stack([left, right], axis=1).astype(np.float32), rate, subtype="FLOAT")
+    blocks = list(audio_mod.iter_audio(path, 16000))
+    streamed = np.concatenate(blocks)
+    mono = ((left.astype(np.float32) + right.astype(np.float32)) / 2).astype(np.float32)  # stereo → mono average
+    whole = mono if rate == 16000 else soxr.resample(mono, rate, 16000, quality=audio_mod.RESAMPLE_QUALITY)
+    assert streamed.dtype == np.float32 and streamed.shape == whole.shape
+    np.testing.assert_allclose(streamed, whole, atol=1e-6)
+    assert all(b.ndim == 1 for b in blocks)
+    np.testing.assert_array_equal(audio_mod.load_audio(path, 16000), streamed)
+
+
+# --------------------------------------------------------------------------- whole path vs streamed
+
+
+def test_audio_stats_give_the_whole_file_verdict_and_level():
+    from transcribe_cli.conditioning import AudioStats, condition
+    from transcribe_cli.inference import LOUDNESS_BLOCK_SECONDS, measure_level, stream_transform
+    from transcribe_cli.io.audio import iter_audio, load_audio
+
+    audio = load_audio(EXAMPLE, 16000) + np.float32(0.01)  # a DC offset to remove
+    stats = AudioStats(16000, int(LOUDNESS_BLOCK_SECONDS * 16000))
+    for lo in range(0, audio.size, 12345):
+        stats.add(audio[lo : lo + 12345])
+    conditioned, verdict = condition(audio, 16000)
+    got = stats.assessment()
+    assert got.silent == verdict.silent and got.noise == verdict.noise
+    assert got.level_dbfs == pytest.approx(verdict.level_dbfs, abs=1e-6)
+    assert got.flatness == pytest.approx(verdict.flatness, rel=1e-4)
+    prepare, _ = stream_transform(stats, "loudness")
+    from transcribe_cli.inference import normalize_audio
+
+    np.testing.assert_allclose(prepare(audio), normalize_audio(conditioned, "loudness", 16000), atol=1e-5)
+    assert measure_level(conditioned, 16000).peak == pytest.approx(stats.high - stats.mean, rel=1e-5)
+    assert sum(b.size for b in iter_audio(EXAMPLE, 16000)) == stats.count
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["piano", "nmf"])
+def test_streamed_file_gives_the_notes_of_the_whole_path(model):
+    from transcribe_cli.io.audio import load_audio
+    from transcribe_cli.pipeline import Transcriber
+
+    transcriber = Transcriber(model, window_seconds=5.0)  # several windows and batches
+    whole = transcriber.transcribe(load_audio(EXAMPLE, transcriber.sample_rate))
+    streamed, seconds = transcriber.transcribe_path(EXAMPLE)
+    assert seconds == pytest.approx(21.0)
+    assert len(streamed.notes) == len(whole.notes) > 50
+    for a, b in zip(streamed.notes, whole.notes):  # float rounding of the level: far below a frame
+        assert (a.pitch, a.velocity) == (b.pitch, b.velocity)
+        assert a.onset == pytest.approx(b.onset, abs=1e-4) and a.offset == pytest.approx(b.offset, abs=1e-4)
+    assert streamed.pedals == whole.pedals
