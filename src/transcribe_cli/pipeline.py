@@ -80,7 +80,8 @@ class Pipeline:
         self.weights_path = weights_path
         self.decode_fn: Callable[..., list[Note]] = decoder_spec.factory()
         self.window_frames = max(1, int(round(window_seconds * frontend_spec.frame_rate)))
-        self.batch_size = batch_size or (8 if getattr(device, "type", "cpu") == "cuda" else 2)
+        # one window at a time on CPU: same CPU time as two, 60 MB less peak (benchmarks/results/memory.md)
+        self.batch_size = batch_size or (8 if getattr(device, "type", "cpu") == "cuda" else 1)
         self.context_frames = model_spec.context_frames_at(frontend_spec.frame_rate)
 
     @property
