@@ -116,11 +116,12 @@ def transcribe_job(transcriber: Any, job: Job, fmt: str, verbose: bool = False, 
     level = logging.DEBUG if verbose else logging.WARNING
     with collect_warnings(level) as said:
         try:
-            audio = load_audio(job.source, transcriber.sample_rate)
             from transcribe_cli.writing import OutputOptions, write_transcription
 
             output = output or OutputOptions()
-            transcription = transcriber.transcribe(audio, pedal=output.pedal)
+            # streamed: memory does not grow with the file; the tempo tracker reads the whole audio
+            transcription, seconds = transcriber.transcribe_path(job.source, pedal=output.pedal)
+            audio = load_audio(job.source, transcriber.sample_rate) if output.tempo == "auto" else None
             notes = transcription.notes
             metadata = {"source": str(job.source), **transcriber.describe()} if fmt == "json" else None
             if is_stdout(job.target):
@@ -140,7 +141,7 @@ def transcribe_job(transcriber: Any, job: Job, fmt: str, verbose: bool = False, 
                 error=f"unexpected {type(exc).__name__}: {exc}", warnings=tuple(said), detail=traceback.format_exc(),
             )
     return JobResult(
-        job, "ok", notes=len(notes), audio_seconds=len(audio) / transcriber.sample_rate,
+        job, "ok", notes=len(notes), audio_seconds=seconds,
         seconds=time.perf_counter() - start, warnings=tuple(said),
     )
 

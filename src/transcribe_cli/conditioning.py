@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["NOISE_FLATNESS", "SILENCE_DBFS", "Assessment", "assess", "condition"]
+__all__ = ["NOISE_FLATNESS", "SILENCE_DBFS", "Assessment", "AudioStats", "assess", "condition"]
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +76,14 @@ def assess(audio: np.ndarray, sample_rate: int) -> Assessment:
     if count == 0:  # shorter than one frame: judge it as one padded frame
         frames = np.zeros((1, n), dtype=np.float32)
         frames[0, : audio.shape[0]] = audio
-        count = 1
     else:
         frames = audio[: count * n].reshape(count, n)
     power = np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / n
+    return _judge(power, lambda chosen: spectral_flatness(frames[chosen], sample_rate))
+
+
+def _judge(power: np.ndarray, flatness_of) -> Assessment:
+    """The :class:`Assessment` from each frame's mean power and the flatness of chosen frames."""
     loudest = float(power.max())
     level = 10.0 * np.log10(loudest) if loudest > 0 else -np.inf
     floor = 10.0 ** (SILENCE_DBFS / 10.0)
@@ -88,8 +92,85 @@ def assess(audio: np.ndarray, sample_rate: int) -> Assessment:
     active = np.flatnonzero(power >= floor)
     if active.size > _MAX_FRAMES:
         active = active[np.linspace(0, active.size - 1, _MAX_FRAMES).round().astype(np.int64)]
-    flatness = float(np.median(spectral_flatness(frames[active], sample_rate)))
+    flatness = float(np.median(flatness_of(active)))
     return Assessment(level, flatness, silent=False, noise=flatness > NOISE_FLATNESS)
+
+
+class AudioStats:
+    """What conditioning and the input normalisation need of a recording, gathered block by
+    block (a first pass; memory: a few numbers per 128 ms frame and per loudness block):
+    the count, sum, extremes, each analysis frame's sum, sum of squares and spectral
+    flatness, and each loudness block's sum and sum of squares. The DC-free power of a frame
+    follows from its sums (``sum x^2 - 2 m sum x + n m^2``), and the flatness is taken on the
+    raw frame (a DC offset only moves the Hann-windowed spectrum's bins 0 and 1, outside the
+    50 Hz band)."""
+
+    def __init__(self, sample_rate: int, loudness_block: int):
+        self.sample_rate = sample_rate
+        self.count, self.total = 0, 0.0
+        self.low, self.high = np.inf, -np.inf
+        self._sizes = (_frame_length(sample_rate), max(int(loudness_block), 1))
+        self._rest = [np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32)]
+        self._sums: list[list[np.ndarray]] = [[], []]
+        self._squares: list[list[np.ndarray]] = [[], []]
+        self._flatness: list[np.ndarray] = []
+        self.head = np.zeros(0, dtype=np.float32)  # the first frame's samples (a recording shorter than one)
+
+    def add(self, block: np.ndarray) -> None:
+        block = np.asarray(block, dtype=np.float32)
+        if not block.size:
+            return
+        self.count += block.size
+        self.total += float(np.sum(block, dtype=np.float64))
+        self.low, self.high = min(self.low, float(block.min())), max(self.high, float(block.max()))
+        if self.head.size < self._sizes[0]:
+            self.head = np.concatenate([self.head, block[: self._sizes[0] - self.head.size]])
+        for which, size in enumerate(self._sizes):
+            data = np.concatenate([self._rest[which], block])
+            whole = data.shape[0] // size * size
+            frames = data[:whole].reshape(-1, size)
+            self._rest[which] = data[whole:]
+            if frames.shape[0]:
+                self._sums[which].append(frames.sum(axis=1, dtype=np.float64))
+                self._squares[which].append(np.einsum("ij,ij->i", frames, frames, dtype=np.float64))
+                if which == 0:
+                    self._flatness.append(spectral_flatness(frames, self.sample_rate))
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+    @property
+    def peak(self) -> float:
+        return max(abs(self.low), abs(self.high)) if self.count else 0.0
+
+    def _power(self, which: int, gain: float) -> np.ndarray:
+        """Mean DC-free power of each whole frame (``which`` 0) or loudness block (1), the
+        samples scaled by ``gain``."""
+        sums = np.concatenate(self._sums[which]) if self._sums[which] else np.zeros(0)
+        squares = np.concatenate(self._squares[which]) if self._squares[which] else np.zeros(0)
+        m, n = self.mean, self._sizes[which]
+        return np.maximum(squares - 2.0 * m * sums + n * m * m, 0.0) / n * gain * gain
+
+    def assessment(self, gain: float = 1.0) -> Assessment:
+        """:func:`assess` of the DC-free recording scaled by ``gain``."""
+        n = self._sizes[0]
+        if self.count < n:  # shorter than one frame: the padded frame, as assess does
+            return assess(((self.head - np.float32(self.mean)) * np.float32(gain)).astype(np.float32),
+                          self.sample_rate)
+        flatness = np.concatenate(self._flatness)
+        return _judge(self._power(0, gain), lambda chosen: flatness[chosen])
+
+    def loudness_rms(self, gain: float = 1.0) -> np.ndarray:
+        """RMS of each loudness block of the DC-free recording scaled by ``gain`` (the whole
+        recording as one block when it is shorter than one)."""
+        if self.count < self._sizes[1]:
+            return np.sqrt(np.maximum(self._power_of_all(), 0.0)) * gain
+        return np.sqrt(self._power(1, gain))
+
+    def _power_of_all(self) -> np.ndarray:
+        rest = self._rest[1].astype(np.float64) - self.mean
+        return np.array([float(np.mean(rest * rest))]) if rest.size else np.zeros(1)
 
 
 def spectral_flatness(frames: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -14,9 +14,10 @@ Frame convention (shared with every frontend): frame ``t`` is centred on sample
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -117,6 +118,34 @@ def normalize_audio(audio: np.ndarray, mode: str | None, sample_rate: int = 1600
     return apply_normalization(audio, offset, scale)
 
 
+def stream_transform(stats: Any, mode: str | None) -> tuple[Callable[[np.ndarray], np.ndarray], Any]:
+    """What the whole-file path does to a recording (full-scale fit, DC removal, the model's
+    normalisation ``mode``) as one function of a block, from the first pass's
+    :class:`transcribe_cli.conditioning.AudioStats`, and the conditioning verdict. Each sample
+    goes through the same float32 operations as in ``load_audio`` → ``condition`` →
+    :func:`normalize_audio`."""
+    from transcribe_cli.io.audio import fit_full_scale
+
+    peak = stats.peak
+    gain = 1.0 / float(np.float32(peak)) if peak > 1.0 else 1.0
+    mean = stats.mean * gain
+    verdict = stats.assessment(gain)
+    offset, scale = 0.0, 1.0
+    if mode is not None:
+        low, high = stats.low * gain - mean, stats.high * gain - mean
+        rms = stats.loudness_rms(gain)
+        level = AudioLevel(max(abs(low), abs(high)), 0.0, float(np.percentile(rms, LOUDNESS_PERCENTILE)))
+        offset, scale = normalization_transform(level, mode)
+
+    def prepare(block: np.ndarray) -> np.ndarray:
+        block = fit_full_scale(block, peak)
+        if mean != 0.0:
+            block = (block - np.float32(mean)).astype(np.float32, copy=False)
+        return apply_normalization(block, offset, scale)
+
+    return prepare, verdict
+
+
 @dataclass(frozen=True)
 class Window:
     """Output frames [start, stop) computed from chunk frames [chunk_start, chunk_start + chunk_frames)."""
@@ -143,11 +172,12 @@ def plan_windows(n_frames: int, window_frames: int, margin: int) -> list[Window]
     return windows
 
 
-def chunk_audio(audio: np.ndarray, window: Window, hop: int) -> np.ndarray:
-    """The audio samples for ``window``'s chunk, zero-padded beyond the signal."""
+def chunk_audio(audio: np.ndarray, window: Window, hop: int, origin: int = 0) -> np.ndarray:
+    """The audio samples for ``window``'s chunk, zero-padded beyond the signal; ``audio``
+    holds the recording's samples from ``origin`` on (a streaming buffer) up to its end or further."""
     # chunk frame j is centred on sample (chunk_start + j) * hop: the chunk holds samples
     # [chunk_start*hop, (chunk_start + chunk_frames - 1)*hop] inclusive.
-    first = window.chunk_start * hop
+    first = window.chunk_start * hop - origin
     length = (window.chunk_frames - 1) * hop + 1
     out = np.zeros(length, dtype=np.float32)
     lo, hi = max(first, 0), min(first + length, audio.shape[0])
@@ -179,24 +209,91 @@ def compute_activations(
     batch_size: int,
     device: Any,
 ) -> dict[str, np.ndarray]:
-    """Run frontend and model over ``audio`` window by window; activations ``[T, 88]``."""
+    """Run frontend and model over ``audio`` window by window; activations ``[T, 88]``
+    (the windows of :func:`window_activations` stitched into whole-file arrays)."""
+    n_frames = audio.shape[0] // frontend.hop_length + 1
+    outputs: dict[str, np.ndarray] = {}
+    for window, values in window_activations([audio], audio.shape[0], frontend, model, context_frames=context_frames,
+                                             window_frames=window_frames, batch_size=batch_size, device=device):
+        for key, value in values.items():
+            if key not in outputs:
+                outputs[key] = np.zeros((n_frames, value.shape[-1]), dtype=np.float32)
+            outputs[key][window.start : window.stop] = value
+    return outputs
+
+
+def window_activations(
+    blocks: Iterable[np.ndarray],
+    n_samples: int,
+    frontend: Any,
+    model: Any,
+    *,
+    context_frames: int,
+    window_frames: int,
+    batch_size: int,
+    device: Any,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Iterator[tuple[Window, dict[str, np.ndarray]]]:
+    """Frontend and model over a recording of ``n_samples`` samples that arrives as
+    consecutive ``blocks`` (each passed through ``prepare`` first), window by window, in
+    order: each window and its own frames of every activation. Only the samples of the
+    current batch's chunks are held, never the recording or its activations."""
     import torch
 
     hop = frontend.hop_length
-    n_frames = audio.shape[0] // hop + 1
+    n_frames = n_samples // hop + 1
     margin = frontend_margin_frames(frontend) + context_frames
     # a short recording is one window of its own length, not a mostly-silent long one
     windows = plan_windows(n_frames, min(window_frames, n_frames), margin)
-    outputs: dict[str, np.ndarray] = {}
+    source = iter(blocks)
+    held = np.zeros(0, dtype=np.float32)  # samples [origin, origin + held.size) of the recording
+    origin = 0
+    batches = list(_batches(windows, batch_size))
     with torch.inference_mode():
-        for batch in _batches(windows, batch_size):
-            chunks = torch.from_numpy(np.stack([chunk_audio(audio, w, hop) for w in batch])).to(device)
-            features = frontend(chunks)
-            result = model(features)
-            for key, value in result.items():
-                value = value.float().cpu().numpy()
-                if key not in outputs:
-                    outputs[key] = np.zeros((n_frames, value.shape[-1]), dtype=np.float32)
-                for i, w in enumerate(batch):
-                    outputs[key][w.start : w.stop] = value[i, w.keep]
-    return outputs
+        for batch in batches:
+            first = max(batch[0].chunk_start * hop, 0)
+            if first > origin:  # the samples before this batch's chunks are done with
+                held, origin = held[first - origin :], origin + min(first - origin, held.size)
+            needed = min((batch[-1].chunk_start + batch[-1].chunk_frames) * hop, n_samples)
+            parts = [held]
+            have = origin + held.size
+            while have < needed:
+                block = next(source, None)
+                if block is None:
+                    break
+                block = prepare(block) if prepare is not None else block
+                parts.append(block)
+                have += block.size
+            if len(parts) > 1:
+                held = np.concatenate(parts)
+            del parts
+            chunks = torch.from_numpy(np.stack([chunk_audio(held, w, hop, origin) for w in batch])).to(device)
+            result = model(frontend(chunks))
+            del chunks
+            values = {key: value.float().cpu().numpy() for key, value in result.items()}
+            del result
+            for i, w in enumerate(batch):
+                yield w, {key: value[i, w.keep] for key, value in values.items()}
+            release_freed_memory()
+
+
+def release_freed_memory() -> None:
+    """Give the memory glibc keeps after a window's tensors are freed back to the system
+    (``malloc_trim``; a no-op off glibc). Without it the heap of a long recording grows with
+    fragmentation although each window's memory is freed."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None

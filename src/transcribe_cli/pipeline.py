@@ -80,7 +80,8 @@ class Pipeline:
         self.weights_path = weights_path
         self.decode_fn: Callable[..., list[Note]] = decoder_spec.factory()
         self.window_frames = max(1, int(round(window_seconds * frontend_spec.frame_rate)))
-        self.batch_size = batch_size or (8 if getattr(device, "type", "cpu") == "cuda" else 2)
+        # one window at a time on CPU: same CPU time as two, 60 MB less peak (benchmarks/results/memory.md)
+        self.batch_size = batch_size or (8 if getattr(device, "type", "cpu") == "cuda" else 1)
         self.context_frames = model_spec.context_frames_at(frontend_spec.frame_rate)
 
     @property
@@ -153,16 +154,62 @@ class Pipeline:
         """Notes and sustain pedal of ``audio``. ``pedal``: ``"cc"`` keeps key-release notes and
         the pedal intervals (written as CC64), ``"extend"`` extends the notes over the pedal
         (the MAESTRO convention) and drops the intervals, ``"none"`` drops the intervals."""
-        if pedal not in PEDAL_MODES:
-            raise TranscribeError(f"unknown pedal mode {pedal!r}", f"use one of {', '.join(PEDAL_MODES)}")
+        _check_pedal_mode(pedal)
         activations = self.activations(audio)
         notes = self.decode(activations)
-        pedals = self.decode_pedals(activations) if pedal != "none" else []
-        if pedal == "extend":
-            from transcribe_cli.io.midi import extend_over_pedal
+        return _with_pedal(notes, self.decode_pedals(activations) if pedal != "none" else [], pedal)
 
-            return Transcription(extend_over_pedal(notes, pedals), [], extended=True)
-        return Transcription(notes, pedals)
+    def transcribe_path(self, path: str | Path, pedal: str = "cc") -> tuple[Transcription, float]:
+        """:meth:`transcribe` of the recording at ``path`` and its duration in seconds, streamed:
+        a first pass over its blocks gathers the conditioning and normalisation statistics
+        (:class:`transcribe_cli.conditioning.AudioStats`), a second runs the windows and hands
+        each window's frames to the decoder, so memory does not grow with the file's length
+        (only the notes do). The notes equal :meth:`transcribe` of :func:`load_audio`."""
+        from transcribe_cli.conditioning import AudioStats
+        from transcribe_cli.inference import LOUDNESS_BLOCK_SECONDS, stream_transform, window_activations
+        from transcribe_cli.io.audio import iter_audio, load_audio
+
+        _check_pedal_mode(pedal)
+        if self.model_spec.windowing == "model":  # a peer model windows the whole recording itself
+            audio = load_audio(path, self.sample_rate)
+            return self.transcribe(audio, pedal), audio.shape[0] / self.sample_rate
+        stats = AudioStats(self.sample_rate, int(round(LOUDNESS_BLOCK_SECONDS * self.sample_rate)))
+        for block in iter_audio(path, self.sample_rate):
+            stats.add(block)
+        seconds = stats.count / self.sample_rate
+        prepare, verdict = stream_transform(stats, self.model_spec.audio_normalization)
+        message = verdict.warning()
+        if message:
+            import logging
+
+            logging.getLogger("transcribe_cli.conditioning").warning("%s", message)
+        if verdict.blank:  # silence or noise: no notes, and no model run
+            return Transcription([], []), seconds
+        notes = self._note_stream()
+        pedals = None
+        if pedal != "none" and PEDAL_ACTIVATION in self.model_spec.outputs:
+            from transcribe_cli.decoders.pedal import PedalStream
+
+            pedals = PedalStream(self.frame_rate)
+        for _, values in window_activations(
+            iter_audio(path, self.sample_rate), stats.count, self.frontend, self.model,
+            context_frames=self.context_frames, window_frames=self.window_frames, batch_size=self.batch_size,
+            device=self.device, prepare=prepare,
+        ):
+            if pedals is not None and PEDAL_ACTIVATION in values:
+                pedals.feed(values.pop(PEDAL_ACTIVATION))
+            notes.feed(values)
+        return _with_pedal(notes.finish(), pedals.finish() if pedals is not None else [], pedal), seconds
+
+    def _note_stream(self) -> Any:
+        """The decoder as a stream (``feed`` each window's activations, then ``finish``): the
+        onset-peaks decoder streams; any other decoder gets the joined arrays at the end."""
+        options = {**self.decoder_options}
+        if self.decoder_spec.name == "onset-peaks":
+            from transcribe_cli.decoders.onset_peaks import OnsetPeaksStream
+
+            return OnsetPeaksStream(self.frame_rate, **options)
+        return _Joined(lambda activations: self.decode(activations))
 
     def transcribe_file(self, path: str | Path) -> list[Note]:
         from transcribe_cli.io.audio import load_audio
@@ -184,6 +231,35 @@ class Pipeline:
             "weights": str(self.weights_path) if self.weights_path else None,
             "device": str(self.device),
         }
+
+
+def _check_pedal_mode(pedal: str) -> None:
+    if pedal not in PEDAL_MODES:
+        raise TranscribeError(f"unknown pedal mode {pedal!r}", f"use one of {', '.join(PEDAL_MODES)}")
+
+
+def _with_pedal(notes: list[Note], pedals: list[Pedal], pedal: str) -> Transcription:
+    """The transcription in pedal mode ``pedal`` (see :meth:`Pipeline.transcribe`)."""
+    if pedal == "extend":
+        from transcribe_cli.io.midi import extend_over_pedal
+
+        return Transcription(extend_over_pedal(notes, pedals), [], extended=True)
+    return Transcription(notes, pedals if pedal != "none" else [])
+
+
+class _Joined:
+    """A decoder that needs whole arrays, as a stream: the chunks are joined at ``finish``."""
+
+    def __init__(self, decode: Callable[[Mapping[str, np.ndarray]], list[Note]]):
+        self._decode = decode
+        self._parts: dict[str, list[np.ndarray]] = {}
+
+    def feed(self, activations: Mapping[str, np.ndarray]) -> None:
+        for key, value in activations.items():
+            self._parts.setdefault(key, []).append(value)
+
+    def finish(self) -> list[Note]:
+        return self._decode({key: np.concatenate(parts) for key, parts in self._parts.items()})
 
 
 class Transcriber(Pipeline):

@@ -9,6 +9,10 @@ AU, W64, ...) first and falls back to **FFmpeg** (:mod:`av`, PyAV) for everythin
 decoded stream is trimmed to the duration the container declares, which removes the
 AAC encoder padding at the end (FFmpeg already drops the priming samples at the start).
 
+Decoding and resampling go block by block (:func:`iter_audio`: libsndfile blocks or FFmpeg
+frames, soxr's streaming resampler), so memory is a block, not the file; :func:`load_audio`
+joins the blocks for callers that need the whole recording.
+
 Resampling uses soxr at :data:`RESAMPLE_QUALITY`. A signal whose peak exceeds full scale
 (float files, or resampler overshoot on a clipped master) is scaled down to peak 1.0
 rather than clipped, so no distortion is added.
@@ -32,7 +36,8 @@ from ..errors import AudioError
 if TYPE_CHECKING:  # numpy is imported where it is used, so scanning folders stays cheap
     import numpy as np
 
-__all__ = ["AUDIO_EXTENSIONS", "RESAMPLE_QUALITY", "audio_duration", "is_audio_file", "load_audio"]
+__all__ = ["AUDIO_EXTENSIONS", "RESAMPLE_QUALITY", "audio_duration", "fit_full_scale", "is_audio_file", "iter_audio",
+           "load_audio"]
 
 log = logging.getLogger(__name__)
 
@@ -100,29 +105,76 @@ def load_audio(path: str | os.PathLike[str], sample_rate: int, *, min_duration: 
     """Decode ``path`` to mono float32 at ``sample_rate`` Hz, values in [-1, 1].
 
     ``min_duration`` (seconds) is the shortest audio accepted; shorter files raise
-    :class:`~transcribe_cli.errors.AudioError` naming their duration.
+    :class:`~transcribe_cli.errors.AudioError` naming their duration. The whole-file form of
+    :func:`iter_audio` (the blocks joined, then :func:`fit_full_scale`).
+    """
+    import numpy as np
+
+    blocks = list(iter_audio(path, sample_rate, min_duration=min_duration))
+    audio = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+    del blocks
+    audio = fit_full_scale(audio, float(np.max(np.abs(audio))) if audio.size else 0.0)
+    return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def fit_full_scale(audio: np.ndarray, peak: float) -> np.ndarray:
+    """``audio`` scaled down to peak 1.0 when the recording's ``peak`` exceeds full scale
+    (float files, resampler overshoot), else ``audio`` itself; applied to the whole file by
+    :func:`load_audio` and block by block, with the peak of a first pass, by the streaming path."""
+    if peak > 1.0:
+        import numpy as np
+
+        return audio / np.float32(peak)
+    return audio
+
+
+def iter_audio(
+    path: str | os.PathLike[str], sample_rate: int, *, min_duration: float = 0.05
+) -> Iterator[np.ndarray]:
+    """The recording at ``path`` as consecutive mono float32 blocks at ``sample_rate`` Hz
+    (decoded and resampled block by block; memory is one block, not the file). The blocks are
+    not scaled to full scale (see :func:`fit_full_scale`: that needs the peak of the whole file).
+
+    Raises :class:`~transcribe_cli.errors.AudioError` as :func:`load_audio` does: a block with
+    NaN or infinite samples when it is reached, an empty or too short file at the end.
     """
     import numpy as np
 
     if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
         raise ValueError(f"sample_rate must be a positive integer, not {sample_rate!r}")
     file = _check_file(path)
-    mono, native_rate = _decode(file)
-    if mono.size == 0:
+    rate_out = int(sample_rate)
+    resampler = None
+    native_samples, native_rate = 0, 0
+    for block, native_rate in _decode_blocks(file):
+        if not np.isfinite(block).all():
+            raise AudioError(f"audio file {file} contains NaN or infinite samples", "re-export it as 16/24-bit PCM")
+        native_samples += block.size
+        if native_rate == rate_out:
+            if block.size:
+                yield block
+            continue
+        if resampler is None:
+            import soxr
+
+            # soxr's streaming resampler gives the samples of its one-shot ``soxr.resample``
+            # (round(n * rate_out / rate_in), aligned with the input, no delay)
+            resampler = soxr.ResampleStream(native_rate, rate_out, 1, dtype="float32", quality=RESAMPLE_QUALITY)
+        out = resampler.resample_chunk(np.ascontiguousarray(block, dtype=np.float32))
+        if out.size:
+            yield out.astype(np.float32, copy=False)
+    if native_samples == 0:
         raise AudioError(f"audio file {file} contains no audio samples", "re-export it; it may be truncated")
-    duration = mono.size / native_rate
+    duration = native_samples / native_rate
     if duration < min_duration:
         raise AudioError(
             f"audio file {file} is too short ({duration:.3f} s; at least {min_duration:.3f} s needed)",
             "use a longer recording",
         )
-    if not np.isfinite(mono).all():
-        raise AudioError(f"audio file {file} contains NaN or infinite samples", "re-export it as 16/24-bit PCM")
-    audio = _resample(mono, native_rate, int(sample_rate))
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    if peak > 1.0:
-        audio = audio / np.float32(peak)
-    return np.ascontiguousarray(audio, dtype=np.float32)
+    if resampler is not None:
+        out = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+        if out.size:
+            yield out.astype(np.float32, copy=False)
 
 
 def audio_duration(path: str | os.PathLike[str]) -> float:
@@ -151,8 +203,10 @@ def audio_duration(path: str | os.PathLike[str]) -> float:
     except Exception as exc:  # noqa: BLE001
         _reraise_memory_error(exc)
         raise _unreadable(file) from None
-    mono, rate = _decode(file)
-    return mono.size / rate
+    samples, rate = 0, 1
+    for block, rate in _decode_blocks(file):
+        samples += block.size
+    return samples / rate
 
 
 # --------------------------------------------------------------------------- checks
@@ -203,26 +257,48 @@ _SHORT_CHUNK = re.compile(r"^(data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.
 _TRUNCATION_TOLERANCE_S = 0.1
 
 
-def _decode(file: Path) -> tuple[np.ndarray, int]:
-    """Mono float32 samples and the native sample rate, from whichever decoder works."""
+def _decode_blocks(file: Path) -> Iterator[tuple[np.ndarray, int]]:
+    """Mono float32 blocks and the native sample rate, from whichever decoder works: libsndfile
+    when it opens the file and reads its first block, else FFmpeg. A failure after the first
+    block is an unreadable file (its blocks are already consumed)."""
+    blocks = _soundfile_blocks(file)
     try:
-        return _decode_soundfile(file)
+        first = next(blocks, None)
     except Exception as exc:  # noqa: BLE001 - libsndfile cannot read it: try FFmpeg
         _reraise_memory_error(exc)
         log.debug("libsndfile could not decode %s (%s); trying FFmpeg", file, exc)
+        blocks = _av_blocks(file)
+        first = None
     try:
-        mono, rate, format_name = _decode_av(file)
-        named = file.suffix.lower().lstrip(".")
-        if file.suffix.lower() in _SNDFILE_SUFFIXES and named not in (format_name or "").split(","):
-            log.warning("%s is named .%s but is not a valid %s file; decoded it with FFmpeg as %s instead",
-                        file, named, named, format_name or "an unknown format")
-        return mono, rate
+        if first is not None:
+            yield first
+        yield from blocks
     except AudioError:
         raise
     except Exception as exc:  # noqa: BLE001
         _reraise_memory_error(exc)
-        log.debug("FFmpeg could not decode %s (%s)", file, exc)
+        log.debug("could not decode %s (%s)", file, exc)
         raise _unreadable(file) from None
+
+
+def _joined(blocks: Iterator[tuple[np.ndarray, int]]) -> tuple[np.ndarray, int]:
+    """The blocks of one decoder as one array, and their rate (for tests and comparisons)."""
+    import numpy as np
+
+    arrays, rate = [], 0
+    for block, rate in blocks:
+        arrays.append(block)
+    return (np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.float32)), rate
+
+
+def _decode_soundfile(file: Path) -> tuple[np.ndarray, int]:
+    """The whole file through libsndfile (see :func:`_soundfile_blocks`)."""
+    return _joined(_soundfile_blocks(file))
+
+
+def _decode_av(file: Path) -> tuple[np.ndarray, int]:
+    """The whole file through FFmpeg (see :func:`_av_blocks`)."""
+    return _joined(_av_blocks(file))
 
 
 @contextlib.contextmanager
@@ -236,27 +312,29 @@ def _native_noise(file: Path) -> Iterator[None]:
         log.debug("%s: decoder: %s", file, line)
 
 
-def _decode_soundfile(file: Path) -> tuple[np.ndarray, int]:
-    """Decode with libsndfile, averaging the channels block by block."""
+def _soundfile_blocks(file: Path) -> Iterator[tuple[np.ndarray, int]]:
+    """Decode with libsndfile block by block, averaging the channels of each block (the
+    decoder's own stderr is captured while it works, not while the caller holds a block)."""
     import numpy as np
     import soundfile as sf
 
-    with _native_noise(file), sf.SoundFile(str(file)) as f:
+    with _native_noise(file):
+        f = sf.SoundFile(str(file))
+    with f:
         rate = int(f.samplerate)
         if rate <= 0:
             raise ValueError(f"invalid sample rate {rate}")
         short = _SHORT_CHUNK.search(f.extra_info or "")
-        blocks = [
-            block.mean(axis=1, dtype=np.float32)
-            for block in f.blocks(blocksize=_SOUNDFILE_BLOCK, dtype="float32", always_2d=True)
-        ]
-        frames = f.frames
-    if short:
-        declared, present = int(short.group(2)), int(short.group(3))
-        log.warning("%s is truncated: its header declares %.1f s of audio, the file holds %.1f s",
-                    file, frames / rate * declared / max(present, 1), frames / rate)
-    mono = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
-    return mono.astype(np.float32, copy=False), rate
+        if short:
+            declared, present = int(short.group(2)), int(short.group(3))
+            log.warning("%s is truncated: its header declares %.1f s of audio, the file holds %.1f s",
+                        file, f.frames / rate * declared / max(present, 1), f.frames / rate)
+        while True:
+            with _native_noise(file):
+                block = f.read(_SOUNDFILE_BLOCK, dtype="float32", always_2d=True)
+            if not block.shape[0]:
+                return
+            yield block.mean(axis=1, dtype=np.float32), rate
 
 
 def _audio_stream(container: Any, file: Path) -> Any:
@@ -265,28 +343,23 @@ def _audio_stream(container: Any, file: Path) -> Any:
     return container.streams.best("audio") or container.streams.audio[0]
 
 
-def _decode_av(file: Path) -> tuple[np.ndarray, int, str]:
-    """Decode the main audio stream with FFmpeg.
+def _av_blocks(file: Path) -> Iterator[tuple[np.ndarray, int]]:
+    """Decode the main audio stream with FFmpeg, in blocks of about :data:`_SOUNDFILE_BLOCK` samples.
 
     Frames are converted to planar float at their own layout and rate (no FFmpeg
     downmix: its stereo-to-mono matrix sums at -3 dB instead of averaging) and the
     channels are averaged here. Packets that fail to decode are skipped with a warning
-    as long as some audio decodes. Returns the samples, their rate and the container format.
+    as long as some audio decodes. The samples beyond the length an MP4-family container
+    declares are held back (at most :data:`_MAX_PADDING_TRIM_S`) and dropped as encoder
+    padding when the stream ends within them.
     """
     import av
     import numpy as np
 
-    chunks: list[np.ndarray] = []
-    bad_packets = 0
-    with _native_noise(file), av.open(str(file), metadata_errors="ignore") as container:
-        stream = _audio_stream(container, file)
-        resampler = av.AudioResampler(format="fltp")  # keep layout and rate
-        rate = 0
+    bad_packets, rate = 0, 0
 
-        def take(frames: list[Any]) -> None:
-            for frame in frames:
-                chunks.append(frame.to_ndarray().mean(axis=0, dtype=np.float32))
-
+    def frames_out(container: Any, stream: Any, resampler: Any) -> Iterator[np.ndarray]:
+        nonlocal bad_packets, rate
         for packet in container.demux(stream):
             try:
                 frames = packet.decode()
@@ -295,26 +368,62 @@ def _decode_av(file: Path) -> tuple[np.ndarray, int, str]:
                 continue
             for frame in frames:
                 rate = rate or int(frame.sample_rate)
-                take(resampler.resample(frame))
-        take(resampler.resample(None))
+                for out in resampler.resample(frame):
+                    yield out.to_ndarray().mean(axis=0, dtype=np.float32)
+        for out in resampler.resample(None):
+            yield out.to_ndarray().mean(axis=0, dtype=np.float32)
+
+    pending: list[np.ndarray] = []  # decoded, not yet yielded
+    pending_samples = emitted = 0
+    declared: int | None = None  # the declared length once the rate is known; -1: none, or not trusted
+    with _native_noise(file):
+        container = av.open(str(file), metadata_errors="ignore")
+    with container:
+        stream = _audio_stream(container, file)
+        format_name = container.format.name
+        named = file.suffix.lower().lstrip(".")
+        if file.suffix.lower() in _SNDFILE_SUFFIXES and named not in (format_name or "").split(","):
+            log.warning("%s is named .%s but is not a valid %s file; decoded it with FFmpeg as %s instead",
+                        file, named, named, format_name or "an unknown format")
+        stated = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+        frames = frames_out(container, stream, av.AudioResampler(format="fltp"))  # keep layout and rate
+        finished = False
+        while not finished:
+            hold = False
+            with _native_noise(file):  # FFmpeg's stderr while it decodes, not while the caller works
+                while pending_samples < _SOUNDFILE_BLOCK or hold:
+                    samples = next(frames, None)
+                    if samples is None:
+                        finished = True
+                        break
+                    if declared is None and rate:
+                        declared = _declared_samples(container, stream, rate) or -1
+                    pending.append(samples)
+                    pending_samples += samples.size
+                    # beyond the declared length only padding is expected: hold it back while it is short
+                    excess = emitted + pending_samples - declared if declared is not None and declared > 0 else 0
+                    hold = excess > 0
+                    if excess > _MAX_PADDING_TRIM_S * rate:
+                        declared, hold = -1, False  # too long for padding: the header is wrong, keep it all
+            if not finished:
+                emitted += pending_samples
+                yield np.concatenate(pending), rate
+                pending, pending_samples = [], 0
         if not rate:
             rate = int(stream.codec_context.sample_rate or 0)
-        declared = _declared_samples(container, stream, rate)
-
-        stated = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
-        format_name = container.format.name
-
-    if not chunks or rate <= 0:
+    if (not pending and not emitted) or rate <= 0:
         raise _unreadable(file)
     if bad_packets:
         log.warning("%s: skipped %d corrupt audio packet(s)", file, bad_packets)
-    mono = np.concatenate(chunks).astype(np.float32, copy=False)
-    if declared is not None and 0 < mono.size - declared <= _MAX_PADDING_TRIM_S * rate:
-        mono = mono[:declared]
-    if stated is not None and mono.size / rate < stated - _TRUNCATION_TOLERANCE_S:
+    tail = np.concatenate(pending) if pending else np.zeros(0, dtype=np.float32)
+    if declared is not None and declared > 0 and 0 < emitted + tail.size - declared <= _MAX_PADDING_TRIM_S * rate:
+        tail = tail[: max(declared - emitted, 0)]
+    total = emitted + tail.size
+    if stated is not None and total / rate < stated - _TRUNCATION_TOLERANCE_S:
         log.warning("%s is truncated: its header declares %.1f s of audio, %.1f s could be decoded",
-                    file, stated, mono.size / rate)
-    return mono, rate, format_name
+                    file, stated, total / rate)
+    if tail.size:
+        yield tail, rate
 
 
 def _declared_samples(container: Any, stream: Any, rate: int) -> int | None:
@@ -322,18 +431,3 @@ def _declared_samples(container: Any, stream: Any, rate: int) -> int | None:
     if "mp4" not in (container.format.name or "") or stream.duration is None or not rate:
         return None
     return int(round(float(stream.duration * stream.time_base) * rate))
-
-
-# --------------------------------------------------------------------------- resampling
-
-
-def _resample(mono: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """Band-limited resampling with soxr; a no-op when the rates match."""
-    if rate_in == rate_out:
-        return mono
-    import numpy as np
-    import soxr
-
-    # soxr returns round(n * rate_out / rate_in) samples, aligned with the input (no delay).
-    out = soxr.resample(np.ascontiguousarray(mono, dtype=np.float32), rate_in, rate_out, quality=RESAMPLE_QUALITY)
-    return out.astype(np.float32, copy=False)
