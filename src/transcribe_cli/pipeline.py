@@ -202,14 +202,11 @@ class Pipeline:
         return _with_pedal(notes.finish(), pedals.finish() if pedals is not None else [], pedal), seconds
 
     def _note_stream(self) -> Any:
-        """The decoder as a stream (``feed`` each window's activations, then ``finish``): the
-        onset-peaks decoder streams; any other decoder gets the joined arrays at the end."""
-        options = {**self.decoder_options}
-        if self.decoder_spec.name == "onset-peaks":
-            from transcribe_cli.decoders.onset_peaks import OnsetPeaksStream
-
-            return OnsetPeaksStream(self.frame_rate, **options)
-        return _Joined(lambda activations: self.decode(activations))
+        """The decoder as a stream (``feed`` each window's activations, then ``finish``): its
+        own (``DecoderSpec.stream``) where it has one, else the joined arrays at the end."""
+        if self.decoder_spec.stream is not None:
+            return self.decoder_spec.stream()(self.frame_rate, **self.decoder_options)
+        return _Joined(self.decode)
 
     def transcribe_file(self, path: str | Path) -> list[Note]:
         from transcribe_cli.io.audio import load_audio

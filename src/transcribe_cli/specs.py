@@ -89,6 +89,10 @@ class DecoderSpec:
     # the options training's validation may tune on the validation files, each with the values it
     # tries (every combination is decoded; the best is stored in the checkpoint)
     tunable: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    # optional: ``stream()`` returns the decoder as a class ``cls(frame_rate, **options)`` with
+    # ``feed(activations)`` for consecutive chunks of frames and ``finish() -> list[Note]``, so a
+    # streamed transcription holds no whole-file activations; without it the chunks are joined
+    stream: Callable[[], Callable[..., Any]] | None = None
 
 
 @dataclass(frozen=True)

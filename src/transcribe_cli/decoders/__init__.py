@@ -75,9 +75,9 @@ FRAME_THRESHOLD_OPTIONS: dict[str, Option] = {
 THRESHOLDS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 
-def _factory(module: str) -> Callable[[], Callable[..., Any]]:
+def _factory(module: str, attribute: str = "decode") -> Callable[[], Callable[..., Any]]:
     def load() -> Callable[..., Any]:
-        return importlib.import_module(f"{__name__}.{module}").decode
+        return getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
 
     return load
 
@@ -86,6 +86,7 @@ SPECS: tuple[DecoderSpec, ...] = (
     DecoderSpec(
         name="onset-peaks",
         factory=_factory("onset_peaks"),
+        stream=_factory("onset_peaks", "OnsetPeaksStream"),
         requires=("onset", "frame"),
         options=option_defaults(ONSET_PEAKS_OPTIONS),
         option_table=ONSET_PEAKS_OPTIONS,
