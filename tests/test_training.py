@@ -58,6 +58,17 @@ def test_the_built_in_neural_models_are_trainable():
     assert "nmf" not in trainable_models()
 
 
+def test_piano_trains_with_its_balanced_loss_weights_unless_told_otherwise(pairs_root):
+    from transcribe_cli.models import PIANO_LOSS_WEIGHTS
+
+    config = quick_config("piano", pairs_root)
+    assert config.loss_weights == PIANO_LOSS_WEIGHTS
+    assert config.loss_weights["onset"] > 10 * config.loss_weights["frame"]
+    # a flag or config file still overrides one part and keeps the others
+    config = quick_config("piano", pairs_root, loss_weights={"onset": 1.0})
+    assert config.loss_weights == {**PIANO_LOSS_WEIGHTS, "onset": 1.0}
+
+
 @pytest.mark.parametrize("model", ["piano", "hppnet", "onsets-frames", "crnn", "bilstm", "pitchvis-mlp"])
 def test_every_model_trains_a_few_steps(model, pairs_root, tmp_path):
     run = tmp_path / "run"

@@ -127,6 +127,11 @@ PIANO_ARCHITECTURE: dict[str, Any] = {"channels": 32, "front_channels": 8, "dila
 PIANO_CONTEXT_FRAMES = 72
 #: decoder options tuned into the bundled piano checkpoint (its ``meta["decoder_options"]``; a test keeps them equal)
 PIANO_DECODER_OPTIONS: dict[str, Any] = {"onset_threshold": 0.2}
+#: loss weights that give every output a share of the shared trunk's gradient: with equal
+#: weights the onset and offset parts' gradient norms on the shared layers were 0.5 % of the frame
+#: part's and 0.2 % of the pedal's; with these, 0.5-0.9 of the frame part's
+#: (``scripts/loss_gradient_shares.py``; docs/runs/piano-balanced)
+PIANO_LOSS_WEIGHTS: dict[str, float] = {"onset": 150.0, "offset": 100.0, "frame": 1.0, "velocity": 2.0, "pedal": 0.25}
 #: decoder options tuned into the bundled hppnet checkpoint (its ``meta["decoder_options"]``; a
 #: test keeps them equal), so ``--model hppnet`` decodes as the checkpoint was tuned
 HPPNET_DECODER_OPTIONS: dict[str, Any] = {"onset_threshold": 0.3}
@@ -159,7 +164,7 @@ NEURAL_SPECS: tuple[ModelSpec, ...] = (
         # trained 95 min on one CPU core on rendered piano (model_cards/piano.md; configs/piano-synth-cpu.yaml)
         weights=WeightsSource(bundled=PIANO_WEIGHTS),
         decoder_options=PIANO_DECODER_OPTIONS,
-        train_defaults={"learning_rate": 2e-3, "sustain_pedal": False},
+        train_defaults={"learning_rate": 2e-3, "sustain_pedal": False, "loss_weights": PIANO_LOSS_WEIGHTS},
     ),
     _neural_spec(
         "hppnet",
