@@ -247,7 +247,7 @@ ONSET_MELS, ONSET_TOP_DB = 128, 80.0
 
 
 def audio_onset_envelope(audio: np.ndarray | Callable[[], Iterable[np.ndarray]], sample_rate: int, *,
-                         rate: float = ENVELOPE_RATE, block: int = 1024) -> np.ndarray:
+                         rate: float = ENVELOPE_RATE, block: int = 256) -> np.ndarray:
     """Spectral-flux onset strength of ``audio`` at about ``rate`` frames/s: the numbers of ``librosa.onset.onset_strength(y=audio,
     sr=sample_rate, hop_length=round(sample_rate / rate))`` (float32 rounding aside) in numpy,
     ``block`` STFT frames at a time (:class:`OnsetEnvelope`).
@@ -256,7 +256,7 @@ def audio_onset_envelope(audio: np.ndarray | Callable[[], Iterable[np.ndarray]],
     iterable of consecutive blocks of them, such as ``functools.partial(iter_audio, path,
     sample_rate)`` (:func:`transcribe_cli.io.audio.iter_audio`), so the recording is never
     whole in memory. A block source is read once, and a second time (up to the last block
-    needed) only where the loudest moment is not in the first ~10 s."""
+    needed) only where the loudest moment is not in the first block."""
     return OnsetEnvelope(sample_rate, rate=rate, block=block).compute(audio)
 
 
@@ -269,13 +269,13 @@ class OnsetEnvelope:
     positive rise from the previous frame, delayed by ``1 + n_fft // (2·hop)`` frames.
 
     :meth:`feed` takes consecutive blocks of samples of any length; every ``block`` STFT frames
-    (about 10 s at 1024) are turned into flux under the floor of the running maximum and the
+    (2.56 s at 256; about 8 MB of temporaries) are turned into flux under the floor of the running maximum and the
     samples dropped, so memory is one block plus 4 bytes a frame (60 minutes: 1.4 MB), not the
     recording. The blocks computed under a lower maximum than the recording's are computed again
     by :meth:`finish` from a second read of the audio up to the last of them, so the result is
     the whole-recording one and does not depend on ``block`` or on how the audio was split."""
 
-    def __init__(self, sample_rate: int, *, rate: float = ENVELOPE_RATE, block: int = 1024):
+    def __init__(self, sample_rate: int, *, rate: float = ENVELOPE_RATE, block: int = 256):
         from .frontends.mel import mel_filterbank
 
         self.sample_rate = int(sample_rate)
@@ -359,11 +359,10 @@ class OnsetEnvelope:
         self._done.append((start, stop, self._top))
 
     def _decibels(self, segment: np.ndarray) -> np.ndarray:
-        """Mel power in dB (unfloored) of the frames of ``segment``: ``[frames, mels]``."""
-        import scipy.fft
-
+        """Mel power in dB (unfloored) of the frames of ``segment``: ``[frames, mels]``
+        (numpy's FFT, float32 since numpy 2: ``scipy.fft`` would add 25 MB of imports)."""
         frames = np.lib.stride_tricks.sliding_window_view(segment, self.n_fft)[:: self.hop] * self._window
-        spectrum = scipy.fft.rfft(frames, axis=-1)
+        spectrum = np.fft.rfft(frames, axis=-1)
         power = spectrum.real**2 + spectrum.imag**2
         return 10.0 * np.log10(np.maximum(power @ self._mel, np.float32(1e-10)))
 
@@ -548,13 +547,14 @@ TEMPOGRAM_STEP = 4
 
 
 def mean_tempogram(envelope: np.ndarray, *, rate: float = ENVELOPE_RATE, step: int = TEMPOGRAM_STEP,
-                   block: int = 1024) -> np.ndarray:
+                   block: int = 128) -> np.ndarray:
     """The time average of librosa's (centred) autocorrelation tempogram of ``envelope``: each
     frame's 8-s Hann-windowed excerpt (the envelope padded by a linear ramp to 0 at both ends),
     autocorrelated and scaled to 1 at its largest lag value. ``librosa.feature.tempogram(...)
     .mean(axis=1)`` with ``step=1``; ``step > 1`` averages every ``step``-th frame only
     (:data:`TEMPOGRAM_STEP`).
-    Computed ``block`` frames at a time (the whole tempogram is 800 lags x frames)."""
+    Computed ``block`` frames at a time (the whole tempogram is 800 lags x frames; 128 frames:
+    about 7 MB of temporaries)."""
     win = int(TEMPOGRAM_SECONDS * rate)  # librosa.time_to_frames(ac_size, sr, hop)
     envelope = np.asarray(envelope, dtype=float)
     n = len(envelope)
