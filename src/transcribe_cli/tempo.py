@@ -17,9 +17,10 @@ them — while every note still lands within half a tick of its time in seconds:
 
 Tracking (:func:`track_tempo`): beats come from librosa's dynamic-programming beat tracker
 (Ellis 2007) run on an onset-strength envelope: by default librosa's spectral-flux envelope
-of the audio — both re-implemented here in numpy (and torch's FFT), the same numbers without
-importing librosa (whose import compiles numba code for ~10 s) and with memory bounded by a
-block of STFT frames (:func:`audio_onset_envelope`, :func:`estimate_bpm`, :func:`beat_frames`;
+of the audio — both re-implemented here in numpy only (no torch, no scipy), the same numbers
+without importing librosa (whose import compiles numba code for ~10 s), read from the file's
+blocks so that memory is a block of STFT frames plus 4 bytes a frame, never the audio
+(:class:`OnsetEnvelope`, :func:`audio_onset_envelope`, :func:`estimate_bpm`, :func:`beat_frames`;
 beat F 0.809; 0.819 summed with the notes' envelope and 0.822 for the notes' alone,
 :func:`note_onset_envelope`, used when there is no audio — the notes' envelope alone misses
 the bundled example's beats, F 0.61), its tempo chosen under a log-normal prior around
