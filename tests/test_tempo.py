@@ -3,6 +3,9 @@ librosa's import compiles numba code for ~10 s) equality with the librosa functi
 
 from __future__ import annotations
 
+from functools import partial
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -131,3 +134,77 @@ def test_tempo_and_beats_equal_librosas(seed):
     _, theirs = librosa.beat.beat_track(onset_envelope=noisy, sr=sr, hop_length=hop, bpm=77.0, trim=False,
                                         tightness=100.0)
     np.testing.assert_array_equal(beat_frames(noisy, 77.0, tightness=100.0), theirs)
+
+
+# ----------------------------------------------------------------- streamed (issue 11)
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "pop909_003.flac"
+
+
+def test_streamed_envelope_equals_the_whole_file_one_on_a_real_recording():
+    """``--tempo auto`` reads the file's blocks (``iter_audio``), never the whole audio: the
+    same envelope, bit for bit, and the same beats as from ``load_audio``."""
+    from transcribe_cli.io.audio import iter_audio, load_audio
+
+    whole = load_audio(EXAMPLE, SR)
+    streamed = audio_onset_envelope(partial(iter_audio, EXAMPLE, SR), SR)
+    np.testing.assert_array_equal(streamed, audio_onset_envelope(whole, SR))
+    by_file = track_tempo([], audio=partial(iter_audio, EXAMPLE, SR), sample_rate=SR)
+    by_audio = track_tempo([], audio=whole, sample_rate=SR)
+    assert by_file is not None and by_file.beats == by_audio.beats
+
+
+def test_streamed_envelope_reads_the_audio_again_only_up_to_the_loudest_block():
+    """Blocks computed under a lower running maximum are redone from a second read, which
+    stops after the last of them; with the loudest moment in the first block there is none."""
+    quiet_tail = 1e-3 * np.random.default_rng(3).standard_normal(10 * SR).astype(np.float32)
+    loud_first = np.concatenate([piano_like()[::-1], quiet_tail])  # loudest in the first block
+    loud_later = np.concatenate([piano_like(), quiet_tail])  # loudest after 11 s of 22
+    for audio, again in ((loud_first, False), (loud_later, True)):
+        chunks = [audio[i : i + 5000] for i in range(0, len(audio), 5000)]
+        reads: list[int] = []
+
+        def source():
+            reads.append(0)
+            for chunk in chunks:
+                reads[-1] += 1
+                yield chunk
+
+        envelope = audio_onset_envelope(source, SR, block=256)
+        np.testing.assert_array_equal(envelope, audio_onset_envelope(audio, SR, block=256))
+        assert reads[0] == len(chunks)
+        if again:  # read again up to the loudest block (~12 s), not the quiet tail
+            assert len(reads) == 2 and reads[1] < 0.7 * len(chunks)
+        else:
+            assert len(reads) == 1
+
+
+def test_odd_chunk_sizes_give_the_same_envelope():
+    audio = piano_like(6.0)
+    whole = audio_onset_envelope(audio, SR, block=100)
+    for size in (1, 159, 161, 2048, 16000):
+        chunks = [audio[i : i + size] for i in range(0, len(audio), size)] if size > 1 else [audio[:3], audio[3:]]
+        np.testing.assert_array_equal(audio_onset_envelope(lambda: iter(chunks), SR, block=100), whole)
+
+
+def test_the_tempo_path_does_not_import_torch(tmp_path):
+    """``--tempo auto`` is numpy (and scipy.fft) only: tracking and writing a MIDI file with
+    its tempo map import no torch."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from functools import partial\n"
+        "from pathlib import Path\n"
+        "from transcribe_cli.io.audio import iter_audio\n"
+        "from transcribe_cli.notes import Note, Transcription\n"
+        "from transcribe_cli.writing import OutputOptions, write_transcription\n"
+        "notes = [Note(0.5 * i, 0.5 * i + 0.4, 60 + i % 12, 80) for i in range(40)]\n"
+        f"write_transcription(Transcription(notes), Path({str(tmp_path / 'out.mid')!r}), 'mid',\n"
+        "    OutputOptions(tempo='auto'), audio=partial(iter_audio, sys.argv[1], 16000), sample_rate=16000)\n"
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(EXAMPLE)], capture_output=True, text=True, check=True)
+    assert (tmp_path / "out.mid").exists()
+    assert result.stdout.strip() == "[]", result.stdout

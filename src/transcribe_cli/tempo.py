@@ -17,9 +17,10 @@ them — while every note still lands within half a tick of its time in seconds:
 
 Tracking (:func:`track_tempo`): beats come from librosa's dynamic-programming beat tracker
 (Ellis 2007) run on an onset-strength envelope: by default librosa's spectral-flux envelope
-of the audio — both re-implemented here in numpy (and torch's FFT), the same numbers without
-importing librosa (whose import compiles numba code for ~10 s) and with memory bounded by a
-block of STFT frames (:func:`audio_onset_envelope`, :func:`estimate_bpm`, :func:`beat_frames`;
+of the audio — both re-implemented here in numpy only (no torch, no scipy), the same numbers
+without importing librosa (whose import compiles numba code for ~10 s), read from the file's
+blocks so that memory is a block of STFT frames plus 4 bytes a frame, never the audio
+(:class:`OnsetEnvelope`, :func:`audio_onset_envelope`, :func:`estimate_bpm`, :func:`beat_frames`;
 beat F 0.809; 0.819 summed with the notes' envelope and 0.822 for the notes' alone,
 :func:`note_onset_envelope`, used when there is no audio — the notes' envelope alone misses
 the bundled example's beats, F 0.61), its tempo chosen under a log-normal prior around
@@ -34,7 +35,7 @@ tempo maps are known.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,7 @@ from .errors import OptionError
 from .notes import Note
 
 __all__ = [
+    "OnsetEnvelope",
     "TempoMap",
     "audio_onset_envelope",
     "beat_frames",
@@ -245,64 +247,182 @@ ONSET_N_FFT = 2048
 ONSET_MELS, ONSET_TOP_DB = 128, 80.0
 
 
-def audio_onset_envelope(audio: np.ndarray, sample_rate: int, *, rate: float = ENVELOPE_RATE,
-                         block: int = 1024) -> np.ndarray:
-    """Spectral-flux onset strength of ``audio`` at about ``rate`` frames/s: the numbers of
-    ``librosa.onset.onset_strength(y=audio, sr=sample_rate, hop_length=round(sample_rate / rate))``
-    (float32 rounding aside) in numpy, ``block`` STFT frames at a time.
+def audio_onset_envelope(audio: np.ndarray | Callable[[], Iterable[np.ndarray]], sample_rate: int, *,
+                         rate: float = ENVELOPE_RATE, block: int = 256) -> np.ndarray:
+    """Spectral-flux onset strength of ``audio`` at about ``rate`` frames/s: the numbers of ``librosa.onset.onset_strength(y=audio,
+    sr=sample_rate, hop_length=round(sample_rate / rate))`` (float32 rounding aside) in numpy,
+    ``block`` STFT frames at a time (:class:`OnsetEnvelope`).
+
+    ``audio``: the samples (mono float32), or a *block source* — a callable returning an
+    iterable of consecutive blocks of them, such as ``functools.partial(iter_audio, path,
+    sample_rate)`` (:func:`transcribe_cli.io.audio.iter_audio`), so the recording is never
+    whole in memory. A block source is read once, and a second time (up to the last block
+    needed) only where the loudest moment is not in the first block."""
+    return OnsetEnvelope(sample_rate, rate=rate, block=block).compute(audio)
+
+
+class OnsetEnvelope:
+    """librosa's spectral-flux onset strength of audio fed a block at a time, in numpy.
 
     librosa's definition: power STFT (``n_fft`` 2048, periodic Hann, centred frames, zero
     padding), 128 Slaney mel bands from 0 Hz to Nyquist, ``10·log10(max(x, 1e-10))`` floored
     at 80 dB below the loudest value of the whole recording, then the mean over bands of the
-    positive rise from the previous frame, delayed by ``1 + n_fft // (2·hop)`` frames. Memory
-    is bounded by ``block`` (about 20 MB at 1024), not by the recording's length; the floor is
-    the running maximum, and the blocks computed under a lower one are computed again at the
-    end (so the result does not depend on ``block``)."""
-    import torch  # its FFT is 2-3x numpy's here; loaded by every transcription anyway
+    positive rise from the previous frame, delayed by ``1 + n_fft // (2·hop)`` frames.
 
-    from .frontends.mel import mel_filterbank
+    :meth:`feed` takes consecutive blocks of samples of any length; every ``block`` STFT frames
+    (2.56 s at 256; about 8 MB of temporaries) are turned into flux under the floor of the running maximum and the
+    samples dropped, so memory is one block plus 4 bytes a frame (60 minutes: 1.4 MB), not the
+    recording. The blocks computed under a lower maximum than the recording's are computed again
+    by :meth:`finish` from a second read of the audio up to the last of them, so the result is
+    the whole-recording one and does not depend on ``block`` or on how the audio was split."""
 
-    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
-    hop = int(round(sample_rate / rate))
-    n_fft = ONSET_N_FFT
-    n_frames = len(audio) // hop + 1
-    mel = torch.from_numpy(np.ascontiguousarray(
-        mel_filterbank(sample_rate, n_fft, ONSET_MELS, 0.0, sample_rate / 2).T, dtype=np.float32))
-    window = torch.from_numpy((0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32))
+    def __init__(self, sample_rate: int, *, rate: float = ENVELOPE_RATE, block: int = 256):
+        from .frontends.mel import mel_filterbank
 
-    def decibels(first: int, stop: int) -> np.ndarray:
-        """Mel power in dB (unfloored) of frames ``first .. stop - 1``: ``[frames, mels]``."""
-        lo, hi = first * hop - n_fft // 2, (stop - 1) * hop + n_fft // 2
-        segment = np.zeros(hi - lo, dtype=np.float32)
-        a, b = max(lo, 0), min(hi, len(audio))
-        if b > a:
-            segment[a - lo : b - lo] = audio[a:b]
-        with torch.no_grad():
-            spectrum = torch.fft.rfft(torch.from_numpy(segment).unfold(0, n_fft, hop) * window, dim=-1)
-            power = (spectrum * spectrum.conj()).real
-            return (10.0 * torch.log10((power @ mel).clamp_min_(1e-10))).numpy()
+        self.sample_rate = int(sample_rate)
+        self.hop = int(round(sample_rate / rate))
+        self.n_fft = ONSET_N_FFT
+        self.block = max(int(block), 1)
+        self._mel = np.ascontiguousarray(
+            mel_filterbank(sample_rate, self.n_fft, ONSET_MELS, 0.0, sample_rate / 2).T, dtype=np.float32)
+        self._window = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(self.n_fft) / self.n_fft)).astype(np.float32)
+        self._framer = _Framer(self.hop, self.n_fft, self.block)
+        self._flux: list[np.ndarray] = []  # block k: flux[f] (rise from frame f - 1 to f) of its frames
+        self._done: list[tuple[int, int, np.float32]] = []  # block k: (start, stop, maximum used)
+        self._top = np.float32(-np.inf)
 
-    def rises(db: np.ndarray, floor: np.float32) -> np.ndarray:
+    @property
+    def samples(self) -> int:
+        """Samples fed so far."""
+        return self._framer.total
+
+    def compute(self, audio: np.ndarray | Callable[[], Iterable[np.ndarray]]) -> np.ndarray:
+        """The envelope of ``audio`` (samples or a block source), from a fresh state."""
+        if callable(audio):
+            source = audio
+        else:
+            samples = np.asarray(audio, dtype=np.float32).reshape(-1)
+
+            def source() -> Iterable[np.ndarray]:
+                return (samples,)
+
+        for chunk in source():
+            self.feed(chunk)
+        return self.finish(source)
+
+    def feed(self, samples: np.ndarray) -> None:
+        """The next samples of the recording (mono)."""
+        for start, stop, segment in self._framer.feed(np.asarray(samples, dtype=np.float32).reshape(-1)):
+            self._add(start, stop, segment)
+
+    def finish(self, again: Callable[[], Iterable[np.ndarray]] | None = None) -> np.ndarray:
+        """The envelope of all the samples fed (one value per ``hop`` samples, plus one).
+        ``again`` reads the same samples once more for the blocks computed under a lower
+        floor (needed only where the loudest moment was not in the first block)."""
+        n_frames = self._framer.total // self.hop + 1
+        for start, stop, segment in self._framer.finish():
+            self._add(start, stop, segment)
+        floor = self._top - np.float32(ONSET_TOP_DB)
+        redo = {start: k for k, (start, _, used) in enumerate(self._done) if used < self._top}
+        if redo:
+            if again is None:
+                raise ValueError("the envelope needs the audio again (pass `again`)")
+            framer = _Framer(self.hop, self.n_fft, self.block)
+            last = max(redo)
+
+            def recompute(blocks: Iterable[tuple[int, int, np.ndarray]]) -> bool:
+                for start, stop, segment in blocks:
+                    if start in redo:
+                        self._flux[redo[start]] = self._rises(self._decibels(segment), floor)
+                    if start >= last:
+                        return True
+                return False
+
+            chunks = iter(again())
+            try:
+                if not any(recompute(framer.feed(np.asarray(c, dtype=np.float32).reshape(-1))) for c in chunks):
+                    recompute(framer.finish())
+            finally:
+                close = getattr(chunks, "close", None)  # a generator: stop reading the file
+                if close is not None:
+                    close()
+        flux = np.concatenate([np.zeros(1, dtype=np.float32), *self._flux])  # flux[0]: no frame before
+        delay = 1 + self.n_fft // (2 * self.hop)
+        envelope = np.zeros(n_frames, dtype=np.float32)
+        if n_frames > delay:
+            envelope[delay:] = flux[1 : n_frames - delay + 1]
+        return envelope
+
+    def _add(self, start: int, stop: int, segment: np.ndarray) -> None:
+        db = self._decibels(segment)
+        self._top = max(self._top, db.max())
+        self._flux.append(self._rises(db, self._top - np.float32(ONSET_TOP_DB)))
+        self._done.append((start, stop, self._top))
+
+    def _decibels(self, segment: np.ndarray) -> np.ndarray:
+        """Mel power in dB (unfloored) of the frames of ``segment``: ``[frames, mels]``
+        (numpy's FFT, float32 since numpy 2: ``scipy.fft`` would add 25 MB of imports)."""
+        frames = np.lib.stride_tricks.sliding_window_view(segment, self.n_fft)[:: self.hop] * self._window
+        spectrum = np.fft.rfft(frames, axis=-1)
+        power = spectrum.real**2 + spectrum.imag**2
+        return 10.0 * np.log10(np.maximum(power @ self._mel, np.float32(1e-10)))
+
+    @staticmethod
+    def _rises(db: np.ndarray, floor: np.float32) -> np.ndarray:
         db = np.maximum(db, floor)
         return np.maximum(db[1:] - db[:-1], np.float32(0.0)).mean(axis=1)
 
-    flux = np.zeros(n_frames, dtype=np.float32)  # flux[f]: rise from frame f - 1 to frame f
-    top = np.float32(-np.inf)
-    done: list[tuple[int, int, np.float32]] = []
-    for start in range(1, n_frames, block):
-        stop = min(start + block, n_frames)
-        db = decibels(start - 1, stop)
-        top = max(top, db.max())
-        flux[start:stop] = rises(db, top - np.float32(ONSET_TOP_DB))
-        done.append((start, stop, top))
-    for start, stop, used in done:
-        if used < top:  # computed under a lower floor than the recording's
-            flux[start:stop] = rises(decibels(start - 1, stop), top - np.float32(ONSET_TOP_DB))
-    delay = 1 + n_fft // (2 * hop)
-    envelope = np.zeros(n_frames, dtype=np.float32)
-    if n_frames > delay:
-        envelope[delay:] = flux[1 : n_frames - delay + 1]
-    return envelope
+
+class _Framer:
+    """Cuts consecutive blocks of samples into the segments of the onset envelope's STFT
+    blocks: block ``start`` covers frames ``start - 1 .. stop - 1`` (``stop = start + block``,
+    the last one shorter), i.e. samples ``(start - 1)·hop - n_fft/2 .. (stop - 1)·hop + n_fft/2``
+    zero-padded outside the recording. A full block is cut as soon as its samples are in; the
+    rest when the length is known (:meth:`finish`). Holds at most a block's samples."""
+
+    def __init__(self, hop: int, n_fft: int, block: int):
+        self.hop, self.n_fft, self.block = hop, n_fft, block
+        self.total = 0
+        self._start = 1  # the next block's first frame
+        self._buffer = np.zeros(0, dtype=np.float32)
+        self._offset = 0  # sample index of _buffer[0]
+
+    def _bounds(self, start: int, stop: int) -> tuple[int, int]:
+        return (start - 1) * self.hop - self.n_fft // 2, (stop - 1) * self.hop + self.n_fft // 2
+
+    def _segment(self, lo: int, hi: int) -> np.ndarray:
+        a, b = max(lo, self._offset), min(hi, self._offset + len(self._buffer))
+        if a == lo and b == hi:
+            return self._buffer[lo - self._offset : hi - self._offset]
+        segment = np.zeros(hi - lo, dtype=np.float32)
+        if b > a:
+            segment[a - lo : b - lo] = self._buffer[a - self._offset : b - self._offset]
+        return segment
+
+    def feed(self, samples: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+        self._buffer = np.concatenate([self._buffer, samples]) if len(self._buffer) else samples
+        self.total += len(samples)
+        out = []
+        while True:
+            stop = self._start + self.block
+            lo, hi = self._bounds(self._start, stop)
+            if hi > self.total:
+                break
+            out.append((self._start, stop, self._segment(lo, hi)))
+            self._start = stop
+        keep = max(self._bounds(self._start, self._start)[0], self._offset)  # the next block's first sample
+        self._buffer = self._buffer[keep - self._offset :]
+        self._offset = keep
+        return out
+
+    def finish(self) -> list[tuple[int, int, np.ndarray]]:
+        n_frames = self.total // self.hop + 1
+        out = []
+        for start in range(self._start, n_frames, self.block):
+            stop = min(start + self.block, n_frames)
+            out.append((start, stop, self._segment(*self._bounds(start, stop))))
+        self._start = n_frames
+        return out
 
 
 #: librosa's tightness: how strongly the tracker keeps a steady tempo (its default is 100;
@@ -428,13 +548,14 @@ TEMPOGRAM_STEP = 4
 
 
 def mean_tempogram(envelope: np.ndarray, *, rate: float = ENVELOPE_RATE, step: int = TEMPOGRAM_STEP,
-                   block: int = 1024) -> np.ndarray:
+                   block: int = 128) -> np.ndarray:
     """The time average of librosa's (centred) autocorrelation tempogram of ``envelope``: each
     frame's 8-s Hann-windowed excerpt (the envelope padded by a linear ramp to 0 at both ends),
     autocorrelated and scaled to 1 at its largest lag value. ``librosa.feature.tempogram(...)
     .mean(axis=1)`` with ``step=1``; ``step > 1`` averages every ``step``-th frame only
     (:data:`TEMPOGRAM_STEP`).
-    Computed ``block`` frames at a time (the whole tempogram is 800 lags x frames)."""
+    Computed ``block`` frames at a time (the whole tempogram is 800 lags x frames; 128 frames:
+    about 7 MB of temporaries)."""
     win = int(TEMPOGRAM_SECONDS * rate)  # librosa.time_to_frames(ac_size, sr, hop)
     envelope = np.asarray(envelope, dtype=float)
     n = len(envelope)
@@ -528,12 +649,13 @@ def _beat_accents(notes: Sequence[Note], beats: np.ndarray) -> np.ndarray:
 def track_tempo(
     notes: Sequence[Note],
     *,
-    audio: np.ndarray | None = None,
+    audio: np.ndarray | Callable[[], Iterable[np.ndarray]] | None = None,
     sample_rate: int | None = None,
     source: str | None = None,
 ) -> TempoMap | None:
-    """A tempo map for a transcription: beats from ``source`` (``"audio"``: the audio's onset
-    envelope, the default where audio is given; ``"notes"``: the notes' envelope, the default
+    """A tempo map for a transcription: beats from ``source`` (``"audio"``: the onset envelope
+    of ``audio`` — the samples, or a block source that streams them, see
+    :func:`audio_onset_envelope` — the default where audio is given; ``"notes"``: the notes' envelope, the default
     without audio; ``"both"``: the two summed), meter and downbeat from the notes. ``None``
     when there is too little to track (fewer than 8 beats found, e.g. a few notes or silence)."""
     if source is None:
@@ -543,11 +665,13 @@ def track_tempo(
     rate = ENVELOPE_RATE
     if source in ("audio", "both"):
         hop = int(round(sample_rate / ENVELOPE_RATE))
-        envelope = audio_onset_envelope(audio, sample_rate)
+        onsets = OnsetEnvelope(sample_rate)
+        envelope = onsets.compute(audio)
         rate = sample_rate / hop
         if source == "both":
             # the note envelope on the audio envelope's frames
-            envelope = combined_envelope(envelope, note_onset_envelope(notes, rate=rate, end=len(audio) / sample_rate))
+            end = onsets.samples / sample_rate
+            envelope = combined_envelope(envelope, note_onset_envelope(notes, rate=rate, end=end))
     elif source == "notes":
         envelope = note_onset_envelope(notes)
     else:

@@ -18,7 +18,7 @@ NamedTuple, so :func:`dataclasses.asdict` of the batch config keeps it intact), 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -53,11 +53,12 @@ def write_transcription(
     options: OutputOptions = OutputOptions(),
     *,
     metadata: Mapping[str, Any] | None = None,
-    audio: np.ndarray | None = None,
+    audio: np.ndarray | Callable[[], Iterable[np.ndarray]] | None = None,
     sample_rate: int | None = None,
 ) -> int:
     """Write ``transcription`` to ``target`` in ``fmt`` (mid, csv, json, musicxml, png) with
-    ``options``, plus the side files; returns the number of notes written."""
+    ``options``, plus the side files; returns the number of notes written. ``audio`` (for
+    ``--tempo auto``): the samples or a block source (:func:`transcribe_cli.tempo.audio_onset_envelope`)."""
     from .io.outputs import write_notes
     from .quantize import quantize_notes, quantize_pedals
     from .tempo import TempoMap, track_tempo
