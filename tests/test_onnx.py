@@ -389,3 +389,56 @@ def test_every_trainable_model_exports_and_runs_on_onnxruntime(name, tmp_path, m
         torch.testing.assert_close(got[key], expected[key], rtol=1e-4, atol=1e-4)
     choice = resolve_model_argument(str(tmp_path / "model.onnx"), reg)
     assert choice.spec.name == name and choice.spec.outputs == tuple(network.outputs)
+
+
+# -- format 2: frontend and network in one graph (--with-frontend) ---------------------------
+
+
+@pytest.fixture(scope="module")
+def audio_graph(run_dir, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("graph") / "audio.onnx"
+    export_and_check(run_dir / "best.pt", path, registry=registry(), with_frontend=True)
+    reset_registry()
+    return path
+
+
+def test_with_frontend_exports_audio_to_activations(audio_graph, run_dir):
+    meta = read_checkpoint_meta(audio_graph)
+    assert meta["format"] == 2 and meta["input"] == "audio"
+    assert meta["source_sha256"] == file_digest(run_dir / "best.pt")
+    assert meta["frontend"]["context_samples"] > 0 and meta["frontend"]["options"] == {"log_gain": 1000.0}
+    (graph_input,) = onnx.load(str(audio_graph)).graph.input
+    assert graph_input.name == "audio"
+
+
+def test_audio_graph_transcribes_like_its_checkpoint_without_torch_modules(cli, run_dir, audio_graph, two_tones,
+                                                                          tmp_path):
+    from transcribe_cli.io.midi import read_midi
+    from transcribe_cli.models.onnx_runtime import OnnxAudioModel
+
+    transcriber = Transcriber(str(audio_graph), registry=registry())
+    assert isinstance(transcriber.model, OnnxAudioModel) and transcriber.frontend is None
+    assert transcriber.decoder_options["min_duration"] == 0.3  # tuned, from the metadata
+    notes = {}
+    for name, model in (("pt", run_dir / "best.pt"), ("onnx", audio_graph)):
+        out = tmp_path / f"{name}.mid"
+        result = cli("--plugins-dir", PLUGINS, two_tones, "--model", model, "-o", out, "--tempo", "none")
+        assert result.exit_code == 0, result.stderr
+        notes[name] = [(n.pitch, round(n.onset, 3), round(n.offset, 3)) for n in read_midi(out)]
+    assert notes["onnx"] == notes["pt"] and [p for p, _, _ in notes["pt"]] == [69, 60]
+
+
+def test_runtime_flags_on_onnx_files_are_one_line_errors(cli, run_dir, audio_graph, two_tones, tmp_path):
+    torch_on_graph = cli("--plugins-dir", PLUGINS, two_tones, "--model", audio_graph, "-o", tmp_path / "a.mid",
+                         "--runtime", "torch")
+    assert torch_on_graph.exit_code != 0 and "runs on onnxruntime only" in one_line(torch_on_graph.stderr)
+    onnx_on_network = cli("--plugins-dir", PLUGINS, two_tones, "--model", run_dir / "model.onnx",
+                          "-o", tmp_path / "b.mid", "--runtime", "onnx")
+    line = one_line(onnx_on_network.stderr)
+    assert onnx_on_network.exit_code != 0 and "format 1" in line and "--with-frontend" in line
+
+
+def test_check_audio_needs_with_frontend(run_dir, two_tones, tmp_path):
+    with pytest.raises(TranscribeError, match="needs --with-frontend"):
+        export_and_check(run_dir / "best.pt", tmp_path / "x.onnx", registry=registry(), check_audio=two_tones)
+    assert not (tmp_path / "x.onnx").exists()

@@ -46,6 +46,8 @@ class TranscriberConfig:
     weights: str | None = None
     plugins_dirs: tuple[str, ...] = ()
     threads: int | None = None
+    #: ``--runtime``: auto, torch or onnx (:mod:`transcribe_cli.runtime`)
+    runtime: str = "auto"
     #: ``--offline``: never download (``None``: as ``HF_HUB_OFFLINE`` says)
     offline: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -66,10 +68,6 @@ class TranscriberConfig:
         from transcribe_cli.pipeline import Transcriber
         from transcribe_cli.registry import get_registry
 
-        if self.threads:
-            import torch
-
-            torch.set_num_threads(self.threads)
         return Transcriber(
             self.model,
             decoder=self.decoder,
@@ -78,6 +76,8 @@ class TranscriberConfig:
             weights=self.weights,
             registry=get_registry(self.plugins_dirs),
             offline=self.offline,
+            runtime=self.runtime,
+            threads=self.threads,  # torch's or onnxruntime's, so that --jobs N shares the cores
             **self.extra,
         )
 

@@ -211,7 +211,7 @@ def compute_activations(
 ) -> dict[str, np.ndarray]:
     """Run frontend and model over ``audio`` window by window; activations ``[T, 88]``
     (the windows of :func:`window_activations` stitched into whole-file arrays)."""
-    n_frames = audio.shape[0] // frontend.hop_length + 1
+    n_frames = audio.shape[0] // _framing(frontend, model).hop_length + 1
     outputs: dict[str, np.ndarray] = {}
     for window, values in window_activations([audio], audio.shape[0], frontend, model, context_frames=context_frames,
                                              window_frames=window_frames, batch_size=batch_size, device=device):
@@ -220,6 +220,24 @@ def compute_activations(
                 outputs[key] = np.zeros((n_frames, value.shape[-1]), dtype=np.float32)
             outputs[key][window.start : window.stop] = value
     return outputs
+
+
+def _framing(frontend: Any, model: Any) -> Any:
+    """What fixes the frames and the context: the frontend, or an audio model itself."""
+    return model if frontend is None else frontend
+
+
+def torch_runner(frontend: Any, model: Any, device: Any) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    """``chunks[B, samples] -> {key: ndarray[B, T, ...]}`` through a torch ``frontend`` and
+    ``model`` on ``device`` (the numpy-in, numpy-out form :func:`window_activations` runs)."""
+    import torch
+
+    def run(chunks: np.ndarray) -> dict[str, np.ndarray]:
+        with torch.inference_mode():
+            result = model(frontend(torch.from_numpy(chunks).to(device)))
+            return {key: value.float().cpu().numpy() for key, value in result.items()}
+
+    return run
 
 
 def window_activations(
@@ -237,44 +255,45 @@ def window_activations(
     """Frontend and model over a recording of ``n_samples`` samples that arrives as
     consecutive ``blocks`` (each passed through ``prepare`` first), window by window, in
     order: each window and its own frames of every activation. Only the samples of the
-    current batch's chunks are held, never the recording or its activations."""
-    import torch
+    current batch's chunks are held, never the recording or its activations.
 
-    hop = frontend.hop_length
+    ``frontend`` and ``model`` are torch modules, or ``frontend`` is ``None`` and ``model``
+    an *audio model*: ``model(chunks[B, samples] float32 ndarray) -> {key: ndarray[B, T, ...]}``
+    with the frontend's ``hop_length``, ``sample_rate`` and ``receptive_field`` (frontend
+    and network in one, e.g. :class:`transcribe_cli.models.onnx_runtime.OnnxAudioModel`;
+    no torch is imported then)."""
+    framing = _framing(frontend, model)
+    run = model if frontend is None else torch_runner(frontend, model, device)
+    hop = framing.hop_length
     n_frames = n_samples // hop + 1
-    margin = frontend_margin_frames(frontend) + context_frames
+    margin = frontend_margin_frames(framing) + context_frames
     # a short recording is one window of its own length, not a mostly-silent long one
     windows = plan_windows(n_frames, min(window_frames, n_frames), margin)
     source = iter(blocks)
     held = np.zeros(0, dtype=np.float32)  # samples [origin, origin + held.size) of the recording
     origin = 0
-    batches = list(_batches(windows, batch_size))
-    with torch.inference_mode():
-        for batch in batches:
-            first = max(batch[0].chunk_start * hop, 0)
-            if first > origin:  # the samples before this batch's chunks are done with
-                held, origin = held[first - origin :], origin + min(first - origin, held.size)
-            needed = min((batch[-1].chunk_start + batch[-1].chunk_frames) * hop, n_samples)
-            parts = [held]
-            have = origin + held.size
-            while have < needed:
-                block = next(source, None)
-                if block is None:
-                    break
-                block = prepare(block) if prepare is not None else block
-                parts.append(block)
-                have += block.size
-            if len(parts) > 1:
-                held = np.concatenate(parts)
-            del parts
-            chunks = torch.from_numpy(np.stack([chunk_audio(held, w, hop, origin) for w in batch])).to(device)
-            result = model(frontend(chunks))
-            del chunks
-            values = {key: value.float().cpu().numpy() for key, value in result.items()}
-            del result
-            for i, w in enumerate(batch):
-                yield w, {key: value[i, w.keep] for key, value in values.items()}
-            release_freed_memory()
+    for batch in list(_batches(windows, batch_size)):
+        first = max(batch[0].chunk_start * hop, 0)
+        if first > origin:  # the samples before this batch's chunks are done with
+            held, origin = held[first - origin :], origin + min(first - origin, held.size)
+        needed = min((batch[-1].chunk_start + batch[-1].chunk_frames) * hop, n_samples)
+        parts = [held]
+        have = origin + held.size
+        while have < needed:
+            block = next(source, None)
+            if block is None:
+                break
+            block = prepare(block) if prepare is not None else block
+            parts.append(block)
+            have += block.size
+        if len(parts) > 1:
+            held = np.concatenate(parts)
+        del parts
+        values = run(np.stack([chunk_audio(held, w, hop, origin) for w in batch]))
+        for i, w in enumerate(batch):
+            yield w, {key: value[i, w.keep] for key, value in values.items()}
+        del values
+        release_freed_memory()
 
 
 def release_freed_memory() -> None:

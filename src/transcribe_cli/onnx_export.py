@@ -1,23 +1,39 @@
-"""Export a trained neural checkpoint to ONNX (``transcribe export RUN --onnx``).
+"""Export a trained neural checkpoint to ONNX (``transcribe export RUN --onnx [--with-frontend]``).
 
-The exported graph is the network's :meth:`~transcribe_cli.models.neural.TranscriptionNet.forward`:
-one input ``features`` ``[batch, time, n_bins]`` (float32, the frontend's output) and one
-output per key of ``network.outputs`` (``onset``, ``frame``, …), named by the key,
-``[batch, time, 88]`` probabilities. Batch and time are dynamic axes. The frontend and the
-decoder stay outside the graph: they run in transcribe-cli, as for the torch network.
+Two formats (``metadata["format"]``):
+
+- **1** (the default): the network's :meth:`~transcribe_cli.models.neural.TranscriptionNet.forward`,
+  one input ``features`` ``[batch, time, n_bins]`` (float32, the frontend's output); the
+  frontend runs in torch beside it (:class:`~transcribe_cli.models.onnx_runtime.OnnxNetwork`).
+- **2** (``--with-frontend``): frontend and network in one graph, one input ``audio``
+  ``[batch, samples]`` (float32 at the frontend's rate, normalised as the model expects);
+  inference needs onnxruntime and numpy only, no torch
+  (:class:`~transcribe_cli.models.onnx_runtime.OnnxAudioModel`). The bundled ``piano``
+  weights ship with one (``scripts/bundle_weights.py``).
+
+Both have one output per key of ``network.outputs`` (``onset``, ``frame``, …), named by the
+key, ``[batch, time, 88]`` probabilities (``[batch, time, 1]`` for the pedal); batch and
+time (samples) are dynamic axes. The decoder stays outside the graph. The network traced is
+its :meth:`~transcribe_cli.models.neural.TranscriptionNet.exportable` form (``piano``: its
+folded inference path).
 
 The model's ``metadata_props`` entry ``transcribe_cli`` holds a JSON object with what
-inference needs without torch or the checkpoint (:data:`ONNX_FORMAT` = 1)::
+inference needs without torch or the checkpoint::
 
-    {"format": 1, "model": NAME, "architecture": {...},
-     "frontend": {"name": "cqt", "sample_rate": 16000, "hop_length": 320, "n_bins": 352},
+    {"format": 1 or 2, "model": NAME, "architecture": {...},
+     "frontend": {"name": "cqt", "sample_rate": 16000, "hop_length": 320, "n_bins": 352,
+                  # format 2 only: the samples each side of a frame that reach it, the options
+                  "context_samples": 22679, "options": {"log_gain": 1000.0}},
+     "input": "features" or "audio",
      "decoder": "onset-peaks", "decoder_options": {...},   # the latter only when tuned
      "outputs": ["onset", "frame", ...], "context_frames": 16, "audio_normalization": "peak",
      "transcribe_cli": VERSION, "source_sha256": SHA256 of the checkpoint, "opset": 17}
 
-Nothing is written unless the graph passes ``onnx.checker`` and onnxruntime reproduces the
-torch network on random features of three lengths (up to one inference window) and two batch
-sizes (``rtol = atol = 1e-4``). Instance norms are exported as explicit reductions, one axis at
+Nothing is written unless the graph passes ``onnx.checker`` and onnxruntime reproduces
+torch (``rtol = atol = 1e-4``): format 1 on random features of three lengths (up to one
+inference window) and two batch sizes; format 2 on random audio of three lengths and two
+batch sizes, one inference chunk of synthetic piano tones and, given ``check_audio``, one of
+a real recording. Instance norms are exported as explicit reductions, one axis at
 a time (see :func:`_precise_norms`), so long windows stay as exact as in torch.
 Uses the TorchScript exporter (``dynamo=False``); torch's dynamo exporter does not handle
 these recurrent networks reliably.
@@ -41,7 +57,9 @@ from transcribe_cli.models.onnx_runtime import META_KEY, first_line, require_mod
 from transcribe_cli.registry import Registry, get_registry
 
 ONNX_FORMAT = 1
+AUDIO_FORMAT = 2  # frontend + network (``--with-frontend``)
 INPUT_NAME = "features"
+AUDIO_INPUT = "audio"
 DEFAULT_OPSET = 17
 TOLERANCE = 1e-4  # rtol and atol of the onnxruntime vs torch check (probabilities)
 # (batch, frames) of the check inputs: two lengths and batch sizes, neither the traced one;
@@ -77,12 +95,14 @@ def _ordered(network: Any, keys: tuple[str, ...]) -> Any:
 
 
 def onnx_metadata(spec: Any, frontend: Any, checkpoint_meta: dict[str, Any], outputs: tuple[str, ...],
-                  *, source_sha256: str, opset: int) -> dict[str, Any]:
-    """The ``transcribe_cli`` metadata object of an exported model (see the module docstring)."""
+                  *, source_sha256: str, opset: int, audio_frontend: Any = None) -> dict[str, Any]:
+    """The ``transcribe_cli`` metadata object of an exported model (see the module docstring);
+    ``audio_frontend``: the frontend module in the graph (format 2)."""
     from transcribe_cli import __version__
 
     meta: dict[str, Any] = {
-        "format": ONNX_FORMAT,
+        "format": ONNX_FORMAT if audio_frontend is None else AUDIO_FORMAT,
+        "input": INPUT_NAME if audio_frontend is None else AUDIO_INPUT,
         "model": spec.name,
         "architecture": {**spec.architecture, **dict(checkpoint_meta.get("architecture") or {})},
         "frontend": {"name": frontend.name, "sample_rate": frontend.sample_rate,
@@ -95,6 +115,8 @@ def onnx_metadata(spec: Any, frontend: Any, checkpoint_meta: dict[str, Any], out
         "source_sha256": source_sha256,
         "opset": opset,
     }
+    if audio_frontend is not None:
+        meta["frontend"].update(context_samples=int(audio_frontend.context_samples), options=dict(frontend.options))
     if isinstance(checkpoint_meta.get("decoder_options"), dict):
         meta["decoder_options"] = dict(checkpoint_meta["decoder_options"])
     return meta
@@ -141,19 +163,42 @@ def _precise_norms(network: Any) -> Any:
     return network
 
 
-def _trace(network: Any, n_bins: int, opset: int, name: str) -> bytes:
+def _with_frontend(frontend: Any, network: Any) -> Any:
+    """``audio -> network(frontend(audio))`` as one module (what a format-2 graph computes)."""
+    from torch import nn
+
+    class AudioGraph(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.frontend, self.network = frontend, network
+
+        def forward(self, audio):
+            return self.network(self.frontend(audio))
+
+    return AudioGraph().eval()
+
+
+def _trace(network: Any, n_bins: int, opset: int, name: str, frontend: Any = None) -> bytes:
+    """The ONNX bytes of ``network`` (its :meth:`exportable` form), behind ``frontend`` when given."""
     import torch
 
     keys = tuple(network.outputs)
-    network = _precise_norms(network)
-    dynamic = {key: {0: "batch", 1: "time"} for key in (INPUT_NAME, *keys)}
-    example = torch.rand(*TRACE_SHAPE, n_bins) * 8
+    exportable = getattr(network, "exportable", None)
+    network = _precise_norms(exportable() if exportable is not None else network)
+    if frontend is None:
+        input_name, example = INPUT_NAME, torch.rand(*TRACE_SHAPE, n_bins) * 8
+    else:
+        network = _with_frontend(frontend, network)
+        input_name = AUDIO_INPUT
+        example = (torch.rand(TRACE_SHAPE[0], TRACE_SHAPE[1] * frontend.hop_length) - 0.5) * 0.5
+    dynamic = {key: {0: "batch", 1: "time"} for key in keys}
+    dynamic[input_name] = {0: "batch", 1: "time" if frontend is None else "samples"}
     buffer = io.BytesIO()
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # legacy-exporter deprecation, tracer and LSTM notices
             torch.onnx.export(
-                _ordered(network, keys), (example,), buffer, input_names=[INPUT_NAME],
+                _ordered(network, keys), (example,), buffer, input_names=[input_name],
                 output_names=list(keys), dynamic_axes=dynamic, opset_version=opset, dynamo=False,
             )
     except Exception as exc:
@@ -162,45 +207,95 @@ def _trace(network: Any, n_bins: int, opset: int, name: str) -> bytes:
     return buffer.getvalue()
 
 
-def _check(network: Any, model_bytes: bytes, n_bins: int, name: str, window_frames: int) -> float:
-    """Largest |onnxruntime - torch| on random features; raises when beyond :data:`TOLERANCE`."""
+def _feature_inputs(n_bins: int, window_frames: int) -> list[tuple[str, Any]]:
+    """Format 1's check inputs: random features of :data:`CHECK_SHAPES` and one window."""
     import torch
 
-    ort = require_module("onnxruntime", "checking the exported model")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, torch.get_num_threads())
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
     generator = torch.Generator().manual_seed(0)
+    return [(f"{frames} frames", torch.rand(batch, frames, n_bins, generator=generator) * 8)
+            for batch, frames in (*CHECK_SHAPES, (1, window_frames))]
+
+
+def piano_tones(samples: int, sample_rate: int, seed: int = 0) -> np.ndarray:
+    """Music-like check audio: 24 decaying harmonic tones at random keys and onsets, peak 0.9."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(samples) / sample_rate
+    audio = np.zeros(samples)
+    for _ in range(24):
+        key, onset = rng.integers(21, 100), rng.uniform(0, max(t[-1] - 0.2, 0.0))
+        f0, on = 440.0 * 2 ** ((key - 69) / 12), t >= onset
+        for k in range(1, 9):
+            if k * f0 < sample_rate / 2:
+                audio[on] += np.sin(2 * np.pi * k * f0 * (t[on] - onset)) * np.exp(-3 * (t[on] - onset)) / k
+    return (0.9 * audio / max(np.max(np.abs(audio)), 1e-9)).astype(np.float32)
+
+
+def _audio_inputs(frontend: Any, chunk_samples: int, normalization: str | None,
+                  check_audio: Path | None) -> list[tuple[str, Any]]:
+    """Format 2's check inputs: random audio of :data:`CHECK_SHAPES` frames (and not a whole
+    number of hops), one inference chunk of :func:`piano_tones` and, given, one of ``check_audio``."""
+    import torch
+
+    from transcribe_cli.inference import normalize_audio
+
+    generator = torch.Generator().manual_seed(0)
+    hop = frontend.hop_length
+    inputs = [(f"random audio of {frames * hop + 7} samples",
+               (torch.rand(batch, frames * hop + 7, generator=generator) - 0.5) * 0.5)
+              for batch, frames in CHECK_SHAPES]
+    inputs.append((f"synthetic piano tones ({chunk_samples} samples)",
+                   torch.from_numpy(piano_tones(chunk_samples, frontend.sample_rate))[None]))
+    if check_audio is not None:
+        from transcribe_cli.io.audio import load_audio
+
+        audio = normalize_audio(load_audio(check_audio, frontend.sample_rate), normalization, frontend.sample_rate)
+        chunk = np.zeros(chunk_samples, dtype=np.float32)
+        chunk[: min(audio.size, chunk_samples)] = audio[:chunk_samples]
+        inputs.append((f"{Path(check_audio).name} ({chunk_samples} samples)", torch.from_numpy(chunk)[None]))
+    return inputs
+
+
+def _check(reference: Any, model_bytes: bytes, inputs: list[tuple[str, Any]], keys: tuple[str, ...],
+           name: str, input_name: str) -> float:
+    """Largest |onnxruntime - torch| over ``inputs`` (``reference(x) -> {key: Tensor}`` is the
+    torch computation); raises when beyond :data:`TOLERANCE`."""
+    import torch
+
+    from transcribe_cli.models.onnx_runtime import open_session
+
+    ort = require_module("onnxruntime", "checking the exported model")
+    session = open_session(ort, model_bytes, torch.get_num_threads())
     worst = 0.0
-    for batch, frames in (*CHECK_SHAPES, (1, window_frames)):
-        features = torch.rand(batch, frames, n_bins, generator=generator) * 8
+    for label, value in inputs:
         with torch.no_grad():
-            expected = network(features)
+            expected = reference(value)
         try:
-            got = session.run(None, {INPUT_NAME: features.numpy()})
+            got = session.run(None, {input_name: value.numpy()})
         except Exception as exc:
-            raise TranscribeError(f"exported model {name!r} fails in onnxruntime on {frames} frames: "
+            raise TranscribeError(f"exported model {name!r} fails in onnxruntime on {label}: "
                                   f"{first_line(exc)}") from None
-        for key, value in zip(network.outputs, got):
-            reference = expected[key].numpy()
-            if value.shape != reference.shape:
-                raise TranscribeError(f"exported model {name!r} gives {key} of shape {value.shape} on "
-                                      f"{frames} frames, torch {reference.shape}",
+        for key, result in zip(keys, got):
+            wanted = expected[key].numpy()
+            if result.shape != wanted.shape:
+                raise TranscribeError(f"exported model {name!r} gives {key} of shape {result.shape} on "
+                                      f"{label}, torch {wanted.shape}",
                                       "the network's time axis does not export dynamically")
-            worst = max(worst, float(np.max(np.abs(value - reference))) if value.size else 0.0)
-            if not np.allclose(value, reference, rtol=TOLERANCE, atol=TOLERANCE):
-                raise TranscribeError(f"exported model {name!r} disagrees with torch on {key} "
-                                      f"(max abs difference {worst:.2e} > {TOLERANCE:g})",
+            worst = max(worst, float(np.max(np.abs(result - wanted))) if result.size else 0.0)
+            if not np.allclose(result, wanted, rtol=TOLERANCE, atol=TOLERANCE):
+                raise TranscribeError(f"exported model {name!r} disagrees with torch on {key} ({label}: "
+                                      f"max abs difference {worst:.2e} > {TOLERANCE:g})",
                                       "nothing was written; try another --opset")
     return worst
 
 
 def export_and_check(checkpoint: str | Path, out: str | Path, *, registry: Registry | None = None,
-                     opset: int = DEFAULT_OPSET) -> OnnxExport:
-    """Export the network in ``checkpoint`` to ``out`` (written atomically) after checking it."""
+                     opset: int = DEFAULT_OPSET, with_frontend: bool = False,
+                     check_audio: str | Path | None = None) -> OnnxExport:
+    """Export the network in ``checkpoint`` to ``out`` (written atomically) after checking it;
+    ``with_frontend``: format 2 (audio in), also checked on the recording ``check_audio``."""
     onnx = require_module("onnx", "ONNX export")
     require_module("onnxruntime", "ONNX export")
+    from transcribe_cli.inference import frontend_margin_frames
     from transcribe_cli.io.fileio import atomic_write
     from transcribe_cli.models.neural import load_checkpoint, load_network
 
@@ -215,9 +310,13 @@ def export_and_check(checkpoint: str | Path, out: str | Path, *, registry: Regis
     network = load_network(spec, checkpoint)
     frontend = registry.frontend(meta["frontend"] if isinstance(meta.get("frontend"), str) else spec.frontend)
     outputs = tuple(network.outputs)
+    module = frontend.factory().eval() if with_frontend else None
+    if check_audio is not None and module is None:
+        raise TranscribeError("checking on a recording needs --with-frontend (the graph takes features otherwise)")
 
-    model = onnx.load_from_string(_trace(network, frontend.n_bins, opset, name))
-    metadata = onnx_metadata(spec, frontend, meta, outputs, source_sha256=file_digest(checkpoint), opset=opset)
+    model = onnx.load_from_string(_trace(network, frontend.n_bins, opset, name, module))
+    metadata = onnx_metadata(spec, frontend, meta, outputs, source_sha256=file_digest(checkpoint), opset=opset,
+                             audio_frontend=module)
     entry = model.metadata_props.add()
     entry.key, entry.value = META_KEY, json.dumps(metadata, sort_keys=True)
     model.doc_string = f"transcribe-cli model {name!r} exported from {checkpoint.name}"
@@ -227,14 +326,21 @@ def export_and_check(checkpoint: str | Path, out: str | Path, *, registry: Regis
         raise TranscribeError(f"exported model {name!r} is not valid ONNX: {first_line(exc)}") from None
     data = model.SerializeToString()
     window_frames = round(DEFAULT_WINDOW_SECONDS * frontend.sample_rate / frontend.hop_length)
-    worst = _check(network, data, frontend.n_bins, name, window_frames)
+    if module is None:
+        worst = _check(network, data, _feature_inputs(frontend.n_bins, window_frames), outputs, name, INPUT_NAME)
+    else:
+        margin = frontend_margin_frames(module) + metadata["context_frames"]
+        chunk_samples = (window_frames + 2 * margin - 1) * frontend.hop_length + 1
+        inputs = _audio_inputs(module, chunk_samples, spec.audio_normalization,
+                               Path(check_audio) if check_audio is not None else None)
+        worst = _check(lambda audio: network(module(audio)), data, inputs, outputs, name, AUDIO_INPUT)
     with atomic_write(out, "wb") as f:
         f.write(data)
     return OnnxExport(out, len(data), worst, name)
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path, *, registry: Registry | None = None,
-                opset: int = DEFAULT_OPSET) -> Path:
+                opset: int = DEFAULT_OPSET, with_frontend: bool = False) -> Path:
     """Export ``checkpoint`` (a neural checkpoint, see :mod:`~transcribe_cli.models.neural`) to
     the ONNX file ``out``; returns its path. Raises :class:`TranscribeError`."""
-    return export_and_check(checkpoint, out, registry=registry, opset=opset).path
+    return export_and_check(checkpoint, out, registry=registry, opset=opset, with_frontend=with_frontend).path

@@ -49,7 +49,9 @@ class Pipeline:
 
     ``decoder_options`` are complete and validated (see
     :func:`transcribe_cli.options.effective_options`); ``context_frames`` is the model's
-    context converted at the frontend's frame rate."""
+    context converted at the frontend's frame rate. ``frontend`` is ``None`` when ``model`` is
+    an audio model (frontend and network in one, numpy in and out, e.g. an ONNX graph on
+    onnxruntime; see :func:`transcribe_cli.inference.window_activations`)."""
 
     def __init__(
         self,
@@ -83,6 +85,7 @@ class Pipeline:
         # one window at a time on CPU: same CPU time as two, 60 MB less peak (benchmarks/results/memory.md)
         self.batch_size = batch_size or (8 if getattr(device, "type", "cpu") == "cuda" else 1)
         self.context_frames = model_spec.context_frames_at(frontend_spec.frame_rate)
+        self.runtime = getattr(self, "runtime", "torch")  # a Transcriber chose it before (transcribe_cli.runtime)
 
     @property
     def sample_rate(self) -> int:
@@ -278,17 +281,25 @@ class Transcriber(Pipeline):
         window_seconds: float = DEFAULT_WINDOW_SECONDS,
         batch_size: int | None = None,
         offline: bool | None = None,
+        runtime: str = "auto",
+        threads: int | None = None,
     ):
         from transcribe_cli.weights.hub import offline_scope
 
         self.registry = registry or get_registry()
         with offline_scope(offline):  # ``--offline``: no download, also by a plugin's own fetch
-            self._build(model, decoder, options, device, weights, window_seconds, batch_size, offline)
+            self._build(model, decoder, options, device, weights, window_seconds, batch_size, offline, runtime,
+                        threads)
 
-    def _build(self, model, decoder, options, device, weights, window_seconds, batch_size, offline) -> None:
-        from transcribe_cli.inference import select_device
+    def _build(self, model, decoder, options, device, weights, window_seconds, batch_size, offline, runtime,
+               threads) -> None:
+        """``runtime`` (:mod:`transcribe_cli.runtime`): onnxruntime on the model's audio graph,
+        without torch, or the torch frontend and network on ``device``; ``threads``: the CPU
+        threads of either (``None``: their default)."""
         from transcribe_cli.resolution import resolve_transcriber
+        from transcribe_cli.runtime import check_runtime, choose_runtime
 
+        check_runtime(runtime)
         resolved = resolve_transcriber(model, registry=self.registry, decoder=decoder, options=options,
                                        weights=weights, offline=offline)
         model_spec: ModelSpec = resolved.model_spec
@@ -296,9 +307,20 @@ class Transcriber(Pipeline):
         model_options, decoder_options, frontend_options = (
             resolved.model_options, resolved.decoder_options, resolved.frontend_options)
         weights_path = resolved.weights_path
-        torch_device = select_device(device)
-        frontend = build_frontend(frontend_spec, torch_device, frontend_options)
-        network = model_spec.factory(weights_path, **model_options).to(torch_device).eval()
+        choice = choose_runtime(resolved, runtime, device, threads)
+        self.runtime = choice.runtime
+        if choice.model is not None:
+            frontend, network, run_device = None, choice.model, "cpu"
+        else:
+            from transcribe_cli.inference import select_device
+
+            if threads:
+                import torch
+
+                torch.set_num_threads(threads)
+            run_device = select_device(device)
+            frontend = build_frontend(frontend_spec, run_device, frontend_options)
+            network = model_spec.factory(weights_path, **model_options).to(run_device).eval()
         super().__init__(
             model_spec=model_spec,
             frontend_spec=frontend_spec,
@@ -308,7 +330,7 @@ class Transcriber(Pipeline):
             model_options=model_options,
             decoder_options=decoder_options,
             frontend_options=frontend_options,
-            device=torch_device,
+            device=run_device,
             window_seconds=window_seconds,
             batch_size=batch_size,
             weights_path=weights_path,

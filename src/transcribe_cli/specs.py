@@ -109,6 +109,10 @@ class WeightsSource:
     # a peer project's own wheel, ``"distribution==version"``: ``filename`` is the weights file
     # inside it and ``sha256`` the wheel's; fetched without its dependencies (:mod:`transcribe_cli.peers`)
     peer: str | None = None
+    # the same weights as an audio → activations ONNX graph (``package:relative/path``, format 2 of
+    # :mod:`transcribe_cli.onnx_export`): ``--runtime auto`` runs it on onnxruntime, without torch,
+    # when its ``source_sha256`` is the weights file's (:mod:`transcribe_cli.runtime`)
+    onnx: str | None = None
 
     def describe(self) -> str:
         if self.peer:

@@ -115,6 +115,7 @@ def build_entries(
     device: str,
     registry: Any,
     plugins_dirs: tuple[str, ...] = (),
+    runtime: str = "auto",
 ) -> tuple[list[Any], dict[str, Any], dict[str, dict[str, Any]]]:
     """The report's entries, their built transcribers (label → Transcriber) and pipeline
     descriptions. Building every model here makes unknown names, bad options and bad sweep
@@ -148,6 +149,7 @@ def build_entries(
             decoder=decoder,
             options=tuple(by_option.get(None, []) + by_option.get(label, [])),
             device=device,
+            runtime=runtime,
             plugins_dirs=plugins_dirs,
         )
         try:
@@ -219,6 +221,9 @@ def eval_command(
     seconds: Annotated[float, typer.Option(
         "--seconds", min=0.0, help="Score only the first N seconds of each recording (0 = whole files).")] = 0.0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
+    runtime: Annotated[str, typer.Option(
+        "--runtime", help="auto (onnxruntime where the model ships an ONNX graph, else torch), torch or onnx.")]
+    = "auto",
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Recordings transcribed in parallel.")] = 1,
     json_path: Annotated[Optional[Path], typer.Option(
         "--json", help="Write per-file and aggregate scores, options and versions to this JSON file.")] = None,
@@ -255,6 +260,7 @@ def eval_command(
     from transcribe_cli.evaluation.run import EvalSettings, named, plan, run_evaluation
     from transcribe_cli.evaluation.scoring import metric_key
     from transcribe_cli.registry import get_registry
+    from transcribe_cli.runtime import check_runtime
 
     metric = metric_key(sweep_metric)
     models = list(model or ([] if estimates else [DEFAULT_MODEL]))
@@ -282,7 +288,7 @@ def eval_command(
         raise TranscribeError(f"dataset {dataset!r} has no recordings here", "check --root and --split")
     entries, transcribers, pipelines = build_entries(
         models, list(estimates or ()), list(decoder or ()), list(option or ()), sweeps, device, registry,
-        state.plugins_dirs,
+        state.plugins_dirs, runtime=check_runtime(runtime),
     )
     if jobs > 1:
         transcribers = {}  # workers build their own; free this process's copies

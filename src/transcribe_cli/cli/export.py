@@ -4,6 +4,8 @@
 takes ``RUN/last.pt``) or a checkpoint file. The ONNX file goes to ``RUN/model.onnx`` (or
 beside the checkpoint file, same name with ``.onnx``) unless ``-o`` says otherwise, and runs
 with ``transcribe --model FILE.onnx song.wav`` (onnxruntime, no training state).
+``--with-frontend`` puts the frontend in the graph too (format 2: audio in), so that file runs
+with onnxruntime and numpy only, without torch.
 """
 
 from __future__ import annotations
@@ -58,6 +60,12 @@ def export(
         "--checkpoint", help="Which checkpoint of a run folder: best (default; last.pt if there is no "
                              "best.pt) or last.", show_default=False)] = None,
     opset: Annotated[int, typer.Option("--opset", min=7, help="ONNX opset version.")] = 17,
+    with_frontend: Annotated[bool, typer.Option(
+        "--with-frontend", help="Put the frontend in the graph too (audio in, activations out): the file then "
+        "runs on onnxruntime without torch (--runtime onnx).")] = False,
+    check_audio: Annotated[Optional[Path], typer.Option(
+        "--check-audio", help="With --with-frontend: also check onnxruntime against torch on this recording.",
+        show_default=False)] = None,
 ) -> None:
     """Export a trained model for deployment: [bold]transcribe export runs/NAME --onnx[/].
 
@@ -76,7 +84,8 @@ def export(
     target = output if output is not None else default_output(run, source)
     if target.is_dir():
         target = target / DEFAULT_NAME
-    result = export_and_check(source, target, registry=get_registry(state.plugins_dirs), opset=opset)
+    result = export_and_check(source, target, registry=get_registry(state.plugins_dirs), opset=opset,
+                              with_frontend=with_frontend, check_audio=check_audio)
     if not state.quiet:
         state.out.print(f"{result.path}: {human_size(result.size)}, model {result.model!r} from {source} "
                   f"(onnxruntime vs torch: max abs difference {result.max_abs_diff:.1e})",

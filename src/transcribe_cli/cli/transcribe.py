@@ -83,6 +83,9 @@ def run(
     offline: Annotated[bool, typer.Option(
         "--offline", help="Never download: use bundled or cached weights only (same as HF_HUB_OFFLINE=1).")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
+    runtime: Annotated[str, typer.Option(
+        "--runtime", help="auto: onnxruntime (no torch) where the model ships an ONNX graph of its weights and "
+        "inference runs on the CPU (piano), else torch; torch; onnx (an error where it cannot).")] = "auto",
     fmt: Annotated[Optional[str], typer.Option(
         "--format", "-f", help="mid, csv, json, musicxml (notation, quantized; needs the notation extra) or png "
         "(a piano roll) (default: from -o's suffix, else mid).")] = None,
@@ -132,6 +135,7 @@ def run(
     from transcribe_cli.batch import JobResult, TranscriberConfig, check_writable, plan_jobs, run_jobs
     from transcribe_cli.cli.progress import BatchReporter
     from transcribe_cli.manifest import RunManifest, run_identity
+    from transcribe_cli.runtime import check_runtime
     from transcribe_cli.sharding import parse_shard, select_shard
     from transcribe_cli.signals import exit_code, interrupts_as_exceptions
     from transcribe_cli.workers import cap_workers
@@ -159,6 +163,7 @@ def run(
         decoder=decoder,
         options=tuple(option or ()),
         device=device,
+        runtime=check_runtime(runtime),
         weights=weights,
         plugins_dirs=state.plugins_dirs,
         offline=True if offline else None,  # passed down to every worker, not through os.environ

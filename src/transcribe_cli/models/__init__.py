@@ -29,6 +29,9 @@ from ..specs import ACTIVATIONS, ModelSpec, WeightsSource
 NMF_TEMPLATES = "transcribe_cli:data/nmf_piano_cqt.npz"
 HPPNET_WEIGHTS = "transcribe_cli:data/hppnet_tiny_synth.pt"
 PIANO_WEIGHTS = "transcribe_cli:data/piano_synth.pt"
+#: the bundled piano weights as one ONNX graph, frontend included (``scripts/bundle_weights.py``
+#: writes both; a test keeps its ``source_sha256`` equal to the .pt's digest)
+PIANO_ONNX = "transcribe_cli:data/piano_synth.onnx"
 
 #: Model options of ``nmf`` (``--option model.KEY=VALUE``); the defaults are the settings the
 #: bundled templates were tuned with (``meta["settings"]`` of the .npz; a test keeps them equal).
@@ -162,7 +165,7 @@ NEURAL_SPECS: tuple[ModelSpec, ...] = (
         context_frames=PIANO_CONTEXT_FRAMES,
         audio_normalization="loudness",
         # trained 95 min on one CPU core on rendered piano (model_cards/piano.md; configs/piano-synth-cpu.yaml)
-        weights=WeightsSource(bundled=PIANO_WEIGHTS),
+        weights=WeightsSource(bundled=PIANO_WEIGHTS, onnx=PIANO_ONNX),
         decoder_options=PIANO_DECODER_OPTIONS,
         train_defaults={"learning_rate": 2e-3, "sustain_pedal": False, "loss_weights": PIANO_LOSS_WEIGHTS},
     ),

@@ -61,6 +61,12 @@ class TranscriptionNet(nn.Module):
             return {key: torch.cat([item[key] for item in items]) for key in items[0]}
         return {key: torch.sigmoid(value) for key, value in self.forward_logits(features).items()}
 
+    def exportable(self) -> nn.Module:
+        """The module ONNX export traces, computing :meth:`forward` (``features -> {key:
+        probabilities}``); a network with a faster inference form returns that (see
+        :meth:`transcribe_cli.models.piano.PianoNet.exportable`)."""
+        return self
+
     def loss(
         self, logits: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor], **settings: Any
     ) -> tuple[torch.Tensor, dict[str, float]]:

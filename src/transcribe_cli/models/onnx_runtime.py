@@ -1,4 +1,12 @@
-"""Run an exported ``.onnx`` network in place of its torch module (``--model model.onnx``).
+"""Run exported ``.onnx`` models with onnxruntime (``--model model.onnx``, ``--runtime onnx``).
+
+Two kinds of file (``metadata["format"]``, see :mod:`transcribe_cli.onnx_export`):
+
+- format 2, **audio → activations** (frontend and network in one graph):
+  :class:`OnnxAudioModel` runs it on numpy arrays, with no torch at all — the path of the
+  bundled ``piano`` model under ``--runtime auto``;
+- format 1, **features → activations** (the network only): :class:`OnnxNetwork` runs it
+  behind the torch frontend.
 
 :class:`OnnxNetwork` wraps an ``onnxruntime.InferenceSession`` so that the
 :class:`~transcribe_cli.pipeline.Transcriber` uses it exactly like the torch network it was
@@ -47,6 +55,102 @@ def _providers(ort: ModuleType, device: Any) -> list[Any]:
     return ["CPUExecutionProvider"]
 
 
+def session_options(ort: ModuleType, threads: int) -> Any:
+    """onnxruntime session options for ``threads`` intra-op threads (one process's share of
+    the cores, like ``torch.set_num_threads``), no inter-op pool, every graph optimisation,
+    threads that sleep rather than spin while they wait (as ``OMP_WAIT_POLICY=PASSIVE`` does
+    for torch: spinning threads take the cores of a loaded machine), no memory pattern (the
+    arena then reuses its blocks: 70 MB less peak on a 20 s ``piano`` window, no slower;
+    ``benchmarks/results/memory.md``), errors-only logging."""
+    options = ort.SessionOptions()
+    options.enable_mem_pattern = False
+    options.intra_op_num_threads = max(1, int(threads))
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3  # errors only: no provider chatter on stderr
+    return options
+
+
+def open_session(ort: ModuleType, model: str | Path | bytes, threads: int, providers: list[Any] | None = None) -> Any:
+    """An ``InferenceSession`` of ``model`` (a path or the serialised bytes) with :func:`session_options`."""
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, sess_options=session_options(ort, threads),
+                                providers=providers or ["CPUExecutionProvider"])
+
+
+def session_metadata(session: Any, where: str) -> dict[str, Any]:
+    """The ``transcribe_cli`` metadata object of an open session (``{}`` without one)."""
+    import json
+
+    text = session.get_modelmeta().custom_metadata_map.get(META_KEY)
+    if text is None:
+        return {}
+    try:
+        meta = json.loads(text)
+    except ValueError:
+        raise TranscribeError(f"{where}: metadata is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise TranscribeError(f"{where}: metadata must be a JSON object")
+    return meta
+
+
+class OnnxAudioModel:
+    """A format-2 ONNX graph (audio → activations) as an *audio model* of
+    :func:`transcribe_cli.inference.window_activations`: ``model(chunks[B, samples]) ->
+    {key: ndarray[B, T, 88]}`` (``[B, T, 1]`` for the pedal), numpy in and out; the framing
+    (``sample_rate``, ``hop_length``, ``receptive_field``) comes from the file's metadata.
+    ``threads``: intra-op threads (default: the usable cores). Neither this class nor
+    onnxruntime imports torch."""
+
+    def __init__(self, path: str | Path, *, threads: int | None = None, session: Any = None,
+                 metadata: dict[str, Any] | None = None):
+        self.path = Path(path)
+        if session is None:
+            from transcribe_cli.workers import usable_cores
+
+            ort = require_module("onnxruntime", "running an .onnx model")
+            try:
+                session = open_session(ort, self.path, threads or usable_cores())
+            except Exception as exc:
+                raise TranscribeError(f"cannot load ONNX model {self.path}: {first_line(exc)}",
+                                      "is it a valid .onnx file? (transcribe export RUN --onnx --with-frontend)") from None
+        self.session = session
+        meta = metadata if metadata is not None else session_metadata(session, str(self.path))
+        frontend = meta.get("frontend") if isinstance(meta.get("frontend"), dict) else {}
+        try:
+            self.sample_rate = int(frontend["sample_rate"])
+            self.hop_length = int(frontend["hop_length"])
+            self.receptive_field = 2 * int(frontend["context_samples"]) + 1
+        except (KeyError, TypeError, ValueError):
+            raise TranscribeError(f"{self.path} is not an audio-to-activations ONNX model (format 2)",
+                                  "export it with: transcribe export RUN --onnx --with-frontend") from None
+        self.input_name = session.get_inputs()[0].name
+        self.outputs = tuple(output.name for output in session.get_outputs())
+        self.device = "cpu"
+
+    def __call__(self, chunks: Any) -> dict[str, Any]:
+        import numpy as np
+
+        array = np.ascontiguousarray(chunks, dtype=np.float32)
+        try:
+            results = self.session.run(None, {self.input_name: array})
+        except Exception as exc:
+            raise TranscribeError(
+                f"ONNX model {self.path.name} failed on audio of shape {tuple(array.shape)}: {first_line(exc)}"
+            ) from None
+        return dict(zip(self.outputs, results))
+
+    def to(self, device: Any) -> OnnxAudioModel:
+        return self
+
+    def eval(self) -> OnnxAudioModel:
+        return self
+
+    def __repr__(self) -> str:
+        return f"OnnxAudioModel({str(self.path)!r})"
+
+
 class OnnxNetwork:
     """An ONNX transcription network with the calling convention of a torch ``TranscriptionNet``."""
 
@@ -60,12 +164,8 @@ class OnnxNetwork:
     def _open(self, providers: list[Any]) -> Any:
         import torch
 
-        options = self._ort.SessionOptions()
-        options.intra_op_num_threads = max(1, torch.get_num_threads())
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # errors only: no provider chatter on stderr
         try:
-            return self._ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
+            return open_session(self._ort, self.path, torch.get_num_threads(), providers)
         except Exception as exc:
             raise TranscribeError(f"cannot load ONNX model {self.path}: {first_line(exc)}",
                                   "is it a valid .onnx file? (transcribe export RUN --onnx)") from None

@@ -190,6 +190,31 @@ class PianoNet(TranscriptionNet):
         return logits
 
 
+    def exportable(self) -> nn.Module:
+        """The inference path (:class:`InferenceTrunk`: batch norms folded, the harmonic taps
+        as one depthwise convolution) as a module to trace: onnxruntime runs it 2.3x faster
+        than the training graph, whose harmonic convolution exports as 11 slices, products and sums."""
+        return InferenceNet(self)
+
+
+class InferenceNet(nn.Module):
+    """:meth:`PianoNet.forward` computed through :meth:`PianoNet._inference_logits`, on a
+    frozen copy of the network (no parameter needs a gradient, so the folded weights trace
+    as constants)."""
+
+    def __init__(self, net: PianoNet):
+        super().__init__()
+        import copy
+
+        self.net = copy.deepcopy(net).eval().requires_grad_(False)
+        self.outputs = net.outputs
+        with torch.no_grad():
+            self.net._inference_logits(torch.zeros(1, 1, N_BINS))  # builds the trunk now, not while tracing
+
+    def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {key: torch.sigmoid(value) for key, value in self.net._inference_logits(features).items()}
+
+
 def fold_batch_norm(weight: torch.Tensor, bias: torch.Tensor | None, norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     """``(weight, bias)`` of a convolution followed by ``norm`` (eval mode) as one convolution."""
     scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
