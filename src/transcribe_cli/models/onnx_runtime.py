@@ -133,13 +133,7 @@ class OnnxAudioModel:
         import numpy as np
 
         array = np.ascontiguousarray(chunks, dtype=np.float32)
-        try:
-            results = self.session.run(None, {self.input_name: array})
-        except Exception as exc:
-            raise TranscribeError(
-                f"ONNX model {self.path.name} failed on audio of shape {tuple(array.shape)}: {first_line(exc)}"
-            ) from None
-        return dict(zip(self.outputs, results))
+        return run_session(self, array, "audio")
 
     def to(self, device: Any) -> OnnxAudioModel:
         return self
@@ -149,6 +143,18 @@ class OnnxAudioModel:
 
     def __repr__(self) -> str:
         return f"OnnxAudioModel({str(self.path)!r})"
+
+
+def run_session(model: Any, array: Any, what: str) -> dict[str, Any]:
+    """``model.session`` on ``array`` as ``{output name: numpy array}``; a failure is one line
+    naming the model file and the shape of the ``what`` it was given."""
+    try:
+        results = model.session.run(None, {model.input_name: array})
+    except Exception as exc:
+        raise TranscribeError(
+            f"ONNX model {model.path.name} failed on {what} of shape {tuple(array.shape)}: {first_line(exc)}"
+        ) from None
+    return dict(zip(model.outputs, results))
 
 
 class OnnxNetwork:
@@ -190,13 +196,7 @@ class OnnxNetwork:
         import torch
 
         array = features.detach().to("cpu", torch.float32).contiguous().numpy()
-        try:
-            results = self.session.run(None, {self.input_name: array})
-        except Exception as exc:
-            raise TranscribeError(
-                f"ONNX model {self.path.name} failed on features of shape {tuple(array.shape)}: {first_line(exc)}"
-            ) from None
-        return {key: torch.from_numpy(value).to(self.device) for key, value in zip(self.outputs, results)}
+        return {key: torch.from_numpy(value).to(self.device) for key, value in run_session(self, array, "features").items()}
 
     def __repr__(self) -> str:
         return f"OnnxNetwork({str(self.path)!r}, device={str(self.device)!r})"
