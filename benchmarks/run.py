@@ -5,6 +5,7 @@ Usage (from the repository root):
     python benchmarks/run.py                      # the full set (slow: 60-minute inputs)
     python benchmarks/run.py --quick              # a smaller set (30 s and 5 min, 3 runs)
     python benchmarks/run.py --runs 5 --lengths 30 300 --models piano nmf --batch-files 200
+    python benchmarks/run.py --models piano@torch piano@onnx   # one model on each runtime
 
 Every figure is a fresh ``python -m transcribe_cli`` process timed from the outside, the way a
 user runs it. Inputs are the bundled example recording (``examples/pop909_003.flac``) looped
@@ -97,6 +98,13 @@ def batch_folder(cache: Path, files: int, seconds: float) -> Path:
             folder.rmdir()
         tmp.rename(folder)
     return folder
+
+
+def model_options(model: str) -> list[str]:
+    """``--model`` (and ``--runtime``) for a benchmarked model: ``piano`` or ``piano@onnx``
+    (the same model forced onto one runtime, ``transcribe --runtime``)."""
+    name, _, runtime = model.partition("@")
+    return ["--model", name] + (["--runtime", runtime] if runtime else [])
 
 
 def _tree_rss_kb(pid: int) -> int:
@@ -194,7 +202,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     log(f"help: {result['help']['wall_s']} s")
 
     def transcribe_argv(model: str, source: Path, tempo: str | None, extra=()) -> list[str]:
-        argv = [*cli, str(source), "-o", str(out_dir / f"{model}.mid"), "--model", model, "-q", "--overwrite"]
+        argv = [*cli, str(source), "-o", str(out_dir / f"{model}.mid"), *model_options(model), "-q", "--overwrite"]
         if tempo:
             argv += ["--tempo", tempo]
         return [*argv, *extra]
@@ -221,7 +229,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             for model in run_models:
                 row = {"model": model, "tempo": tempo, "input": source.name} | summarise(collected[model], seconds)
                 row["load"] = load()
-                row["cmd"] = shlex.join(["transcribe", source.name, "-o", "out.mid", "--model", model, "-q"]
+                row["cmd"] = shlex.join(["transcribe", source.name, "-o", "out.mid", *model_options(model), "-q"]
                                         + (["--tempo", tempo] if tempo else []))
                 result["files"].append(row)
                 log(f"{seconds:g}s {model} tempo={tempo}: {row['wall_s']} s, {row['x_realtime']}x, {row['peak_rss_mb']} MB")
@@ -243,7 +251,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             collected = {j: [] for j in args.jobs}
             for _ in range(args.batch_runs):
                 for jobs in args.jobs:
-                    argv = [*cli, str(folder), "-o", str(out_dir / f"batch_{model}_{jobs}") + "/", "--model", model,
+                    argv = [*cli, str(folder), "-o", str(out_dir / f"batch_{model}_{jobs}") + "/", *model_options(model),
                             "-q", "--overwrite", "--jobs", str(jobs), "--tempo", args.batch_tempo]
                     collected[jobs].append(measure(argv, env))
             for jobs in args.jobs:
@@ -251,7 +259,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
                        "tempo": args.batch_tempo} | summarise(collected[jobs], audio_s)
                 row["per_file_s"] = round(row["wall_s"] / args.batch_files, 4)
                 row["load"] = load()
-                row["cmd"] = shlex.join(["transcribe", folder.name + "/", "-o", "out/", "--model", model, "-q",
+                row["cmd"] = shlex.join(["transcribe", folder.name + "/", "-o", "out/", *model_options(model), "-q",
                                          "--jobs", str(jobs), "--tempo", args.batch_tempo])
                 result["batch"].append(row)
                 log(f"batch {model} jobs={jobs}: {row['wall_s']} s, {row['x_realtime']}x, {row['peak_rss_mb']} MB/worker")
@@ -281,7 +289,7 @@ def checks(result: dict) -> list[dict]:
             growth = longest["peak_rss_mb"] / shortest["peak_rss_mb"] - 1
             add(f"{model}: RSS growth {shortest['audio_s']:g} s -> {longest['audio_s']:g} s", round(growth, 3),
                 f"<= {TARGETS['rss_flat_fraction']:g}", growth <= TARGETS["rss_flat_fraction"])
-        key = f"{model}_x_realtime_300"
+        key = f"{model.partition('@')[0]}_x_realtime_300"
         five = [r for r in rows if r["audio_s"] == 300]
         if key in TARGETS and five:
             best = max(r["x_realtime"] for r in five)
@@ -353,7 +361,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lengths", type=float, nargs="*", help="input lengths in seconds (default 30 300 3600)")
     p.add_argument("--long-from", type=float, default=300, help="inputs longer than this get --long-runs runs")
     p.add_argument("--long-runs", type=int, help="runs for the long inputs (default --runs)")
-    p.add_argument("--models", nargs="+", default=list(BUNDLED), help="models (peers are added when installed)")
+    p.add_argument("--models", nargs="+", default=list(BUNDLED),
+                   help="models (peers are added when installed); MODEL@RUNTIME pins --runtime (piano@torch piano@onnx)")
     p.add_argument("--skip", nargs="*", default=[], help="models to leave out (also peers)")
     p.add_argument("--no-peers", action="store_true", help="do not add the installed peer plugins")
     p.add_argument("--max-seconds", nargs="*", default=["transkun=30"], metavar="MODEL=S",

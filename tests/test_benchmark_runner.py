@@ -49,6 +49,18 @@ def test_markdown_and_checks_from_a_result():
     assert "python benchmarks/run.py --quick" in text and "`transcribe x.flac`" in text
 
 
+def test_a_model_can_be_pinned_to_a_runtime():
+    """``piano@onnx`` runs ``--model piano --runtime onnx`` and is checked against piano's targets."""
+    run = _runner()
+    assert run.model_options("piano") == ["--model", "piano"]
+    assert run.model_options("piano@onnx") == ["--model", "piano", "--runtime", "onnx"]
+    row = run.summarise([_sample(5.0)], 300)
+    result = {"help": {"wall_s": 0.1}, "models": ["piano@torch", "piano@onnx"], "peers": [], "batch": [],
+              "files": [{"model": m, "tempo": "none"} | row for m in ("piano@torch", "piano@onnx")]}
+    goals = {c["target"]: c["value"] for c in run.checks(result)}
+    assert goals["piano@onnx: x real time on 300 s"] == 60.0 and "piano@torch: x real time on 300 s" in goals
+
+
 @pytest.mark.slow
 def test_smallest_run_writes_json_and_markdown(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}

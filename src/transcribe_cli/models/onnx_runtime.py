@@ -33,15 +33,18 @@ from typing import Any
 from transcribe_cli.errors import OptionError, TranscribeError
 
 META_KEY = "transcribe_cli"  # metadata_props entry holding the JSON metadata object
-INSTALL_HINT = "install it with: pip install 'transcribe-cli[onnx]'"
+#: how to install each package: onnxruntime is a dependency of transcribe-cli (missing only when
+#: removed by hand), onnx (writing graphs) comes with the ``onnx`` extra
+INSTALL_HINTS = {"onnxruntime": "install it with: pip install onnxruntime",
+                 "onnx": "install it with: pip install 'transcribe-cli[onnx]'"}
 
 
 def require_module(name: str, purpose: str) -> ModuleType:
-    """Import ``onnx`` or ``onnxruntime``; a one-line error naming the extra when missing."""
+    """Import ``onnx`` or ``onnxruntime``; a one-line error saying how to install it when missing."""
     try:
         return importlib.import_module(name)
     except ImportError:
-        raise TranscribeError(f"{purpose} needs the {name} package, which is not installed", INSTALL_HINT) from None
+        raise TranscribeError(f"{purpose} needs the {name} package, which is not installed", INSTALL_HINTS[name]) from None
 
 
 def first_line(exc: BaseException) -> str:
