@@ -123,14 +123,15 @@ def write_midi(
     pedal_ticks = _pedal_ticks(pedals, to_tick)
     for channel, (track_name, part_notes) in enumerate(parts.items()):
         channel = channel if channel < 9 else channel + 1  # skip the percussion channel
-        events: list[tuple[int, int, int, Any]] = []  # (tick, order, pitch, message)
+        # (tick, order, pitch, message type, its fields): each message is built once, with its delta time
+        events: list[tuple[int, int, int, str, dict[str, int]]] = []
         for down, up in pedal_ticks:
-            events.append((down, -1, 0, mido.Message("control_change", control=SUSTAIN_CC, value=127, channel=channel)))
-            events.append((up, -1, 0, mido.Message("control_change", control=SUSTAIN_CC, value=0, channel=channel)))
+            events.append((down, -1, 0, "control_change", {"control": SUSTAIN_CC, "value": 127}))
+            events.append((up, -1, 0, "control_change", {"control": SUSTAIN_CC, "value": 0}))
         for n in _to_ticks(part_notes, to_tick):
-            events.append((n.start, 1, n.pitch, mido.Message("note_on", note=n.pitch, velocity=n.velocity, channel=channel)))
+            events.append((n.start, 1, n.pitch, "note_on", {"note": n.pitch, "velocity": n.velocity}))
             # note-offs sort before note-ons at the same tick, so a re-struck key works
-            events.append((n.end, 0, n.pitch, mido.Message("note_off", note=n.pitch, velocity=0, channel=channel)))
+            events.append((n.end, 0, n.pitch, "note_off", {"note": n.pitch, "velocity": 0}))
         events.sort(key=lambda e: e[:3])
         track = mido.MidiTrack(
             [
@@ -139,8 +140,8 @@ def write_midi(
             ]
         )
         now = 0
-        for tick, _, _, message in events:
-            track.append(message.copy(time=tick - now))
+        for tick, _, _, kind, fields in events:
+            track.append(mido.Message(kind, channel=channel, time=tick - now, **fields))
             now = tick
         track.append(mido.MetaMessage("end_of_track", time=0))
         midi.tracks.append(track)
