@@ -185,6 +185,25 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_goes_on(pairs_root, tmp_path):
     assert torch.load(run / "last.pt", weights_only=True)["step"] == saved["step"] + 1
 
 
+def test_sigterm_while_preparing_the_audio_stops_the_run(pairs_root, tmp_path, monkeypatch):
+    """SIGTERM during data preparation raises (so the preparing worker pool is stopped by
+    ``workers.run_in_processes``) instead of killing the process and orphaning its renderers."""
+    from transcribe_cli.signals import Interrupted
+
+    def prepare_slowly(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+        raise AssertionError("SIGTERM did not interrupt the preparation")
+
+    monkeypatch.setattr(Trainer, "_prepare_data", prepare_slowly)
+    before = signal.getsignal(signal.SIGTERM)
+    trainer = Trainer(quick_config("piano", pairs_root), tmp_path / "run")
+    with pytest.raises(Interrupted) as caught:
+        trainer.run()
+    assert caught.value.signum == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is only there while preparing
+
+
 @pytest.mark.skipif(shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(),
                     reason="torchrun not installed")
 def test_ddp_two_cpu_processes_with_gloo(pairs_root, tmp_path):

@@ -289,7 +289,12 @@ class Trainer:
         config = self.config
         main = self.world.is_main
         try:
-            self._prepare_data()
+            # Ctrl-C or SIGTERM while the audio is prepared: stop the preparing workers too (left to
+            # SIGTERM's default, the process died and its spawned renderers ran on, orphaned)
+            from transcribe_cli.signals import interrupts_as_exceptions
+
+            with interrupts_as_exceptions():
+                self._prepare_data()
             log = None
             if main:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
