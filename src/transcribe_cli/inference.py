@@ -240,6 +240,35 @@ def torch_runner(frontend: Any, model: Any, device: Any) -> Callable[[np.ndarray
     return run
 
 
+class ArrayModel:
+    """A frontend and a model that both run on numpy arrays (``frontend(audio[B, samples]) ->
+    features``, ``model(features) -> {key: ndarray}``), as one *audio model* of
+    :func:`window_activations`, framed by the frontend: the ``numpy`` runtime
+    (:mod:`transcribe_cli.runtime`), no torch. ``threads``: the model's CPU threads (its
+    ``threads`` attribute; ``None``: its default)."""
+
+    device = "cpu"
+
+    def __init__(self, frontend: Any, model: Any, threads: int | None = None):
+        self.frontend, self.model = frontend, model
+        self.sample_rate, self.hop_length = frontend.sample_rate, frontend.hop_length
+        self.receptive_field = frontend.receptive_field
+        if threads and hasattr(model, "threads"):
+            model.threads = threads
+
+    def __call__(self, chunks: np.ndarray) -> dict[str, np.ndarray]:
+        return self.model(self.frontend(np.asarray(chunks, dtype=np.float32)))
+
+    def to(self, device: Any) -> ArrayModel:
+        return self
+
+    def eval(self) -> ArrayModel:
+        return self
+
+    def __repr__(self) -> str:
+        return f"ArrayModel({self.frontend!r}, {self.model!r})"
+
+
 def window_activations(
     blocks: Iterable[np.ndarray],
     n_samples: int,
@@ -260,8 +289,8 @@ def window_activations(
     ``frontend`` and ``model`` are torch modules, or ``frontend`` is ``None`` and ``model``
     an *audio model*: ``model(chunks[B, samples] float32 ndarray) -> {key: ndarray[B, T, ...]}``
     with the frontend's ``hop_length``, ``sample_rate`` and ``receptive_field`` (frontend
-    and network in one, e.g. :class:`transcribe_cli.models.onnx_runtime.OnnxAudioModel`;
-    no torch is imported then)."""
+    and network in one, e.g. :class:`transcribe_cli.models.onnx_runtime.OnnxAudioModel` or
+    :class:`ArrayModel`; no torch is imported then)."""
     framing = _framing(frontend, model)
     run = model if frontend is None else torch_runner(frontend, model, device)
     hop = framing.hop_length

@@ -13,6 +13,8 @@ Conventions every frontend here follows:
 * **Output** ``features[B, frames, bins]`` float32 = ``log1p(log_gain * magnitude)``:
   non-negative, zero for silence, logarithmic for ``magnitude >> 1 / log_gain`` and exactly
   invertible with :meth:`SpectrogramFrontend.linear`.
+* Torch-free numpy forms of these conventions, for inference without torch, are in
+  :mod:`.arrays` (the ``cqt`` and ``vqt`` analysis itself: :mod:`.constant_q_numpy`).
 * Everything is ``conv1d`` on real tensors with buffers registered on the module, so the
   same code runs batched on CPU or CUDA, inside training, and exports to ONNX (no
   ``torch.stft``, no complex tensors).
@@ -24,10 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .arrays import frame_count, frame_padding
 
-def frame_count(n_samples: int, hop_length: int) -> int:
-    """Frames of a ``center=True`` analysis: ``n_samples // hop_length + 1``."""
-    return n_samples // hop_length + 1
+__all__ = ["SpectrogramFrontend", "centered_frames_conv", "compress", "frame_count", "linear", "quadrature_magnitude"]
 
 
 def centered_frames_conv(
@@ -42,17 +43,15 @@ def centered_frames_conv(
     ``center=True`` analysis (see :func:`frame_count`). ``half`` is ``K // 2`` as a Python int
     (so that tracing for ONNX export keeps the padding constant).
     """
-    left = half - offset
-    if left >= 0:
-        padded = F.pad(signal, (left, half + 1))
-    else:
-        padded = F.pad(signal[..., -left:], (0, half + 1))
+    crop, left, right = frame_padding(half, offset)
+    padded = F.pad(signal[..., crop:] if crop else signal, (left, right))
     return F.conv1d(padded, kernels, stride=stride)[..., :n_frames]
 
 
 def compress(magnitude: Tensor, log_gain: float) -> Tensor:
-    """Linear magnitude → features: ``log1p(log_gain * magnitude)`` (the one definition: the
-    frontends' :meth:`SpectrogramFrontend.compress` and the models that read features back)."""
+    """Linear magnitude → features: ``log1p(log_gain * magnitude)`` (the one definition on
+    tensors: the frontends' :meth:`SpectrogramFrontend.compress` and the models that read
+    features back; :func:`.arrays.compress` is its numpy form)."""
     return torch.log1p(magnitude * log_gain)
 
 
