@@ -245,19 +245,31 @@ class ArrayModel:
     features``, ``model(features) -> {key: ndarray}``), as one *audio model* of
     :func:`window_activations`, framed by the frontend: the ``numpy`` runtime
     (:mod:`transcribe_cli.runtime`), no torch. ``threads``: the model's CPU threads (its
-    ``threads`` attribute; ``None``: its default)."""
+    ``threads`` attribute; ``None``: its default).
+
+    The chunks of :func:`window_activations` carry :func:`frontend_margin_frames` frames on
+    each side for the frontend only (beyond them, the model's own context): with
+    ``trim_frontend_margin`` (the default) the model runs on the frames between them and the
+    trimmed frames' activations are zeros, never kept (``nmf``: 12 % fewer updates on 20-s
+    windows). Pass ``False`` to run the model on every frame of other chunks."""
 
     device = "cpu"
 
-    def __init__(self, frontend: Any, model: Any, threads: int | None = None):
+    def __init__(self, frontend: Any, model: Any, threads: int | None = None, trim_frontend_margin: bool = True):
         self.frontend, self.model = frontend, model
         self.sample_rate, self.hop_length = frontend.sample_rate, frontend.hop_length
         self.receptive_field = frontend.receptive_field
+        self.trim = frontend_margin_frames(frontend) if trim_frontend_margin else 0
         if threads and hasattr(model, "threads"):
             model.threads = threads
 
     def __call__(self, chunks: np.ndarray) -> dict[str, np.ndarray]:
-        return self.model(self.frontend(np.asarray(chunks, dtype=np.float32)))
+        features = self.frontend(np.asarray(chunks, dtype=np.float32))
+        trim = self.trim
+        if not trim or features.shape[1] <= 2 * trim:
+            return self.model(features)
+        values = self.model(features[:, trim:-trim])
+        return {key: np.pad(value, ((0, 0), (trim, trim), (0, 0))) for key, value in values.items()}
 
     def to(self, device: Any) -> ArrayModel:
         return self
