@@ -4,14 +4,10 @@ that never imports torch."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, SRC
+from conftest import ROOT, cli_torch_modules
 
 from transcribe_cli.errors import TranscribeError
 from transcribe_cli.models import build_nmf
@@ -137,25 +133,9 @@ def test_numpy_runtime_equals_the_torch_runtime_on_the_example():
     assert len(rounded) > 100
 
 
-WRAPPER = """
-import json, sys
-from transcribe_cli.cli import main
-sys.argv = ["transcribe", *sys.argv[1:]]
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-print(json.dumps({"code": code, "torch": sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))}))
-"""
-
-
 def test_nmf_runs_without_importing_torch(tmp_path):
     """``transcribe FILE --model nmf`` (default tempo tracking included) never imports torch."""
-    env = {"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-           "TRANSCRIBE_CACHE_DIR": str(tmp_path / "cache")}
     out = tmp_path / "out.mid"
-    result = subprocess.run([sys.executable, "-c", WRAPPER, str(EXAMPLE), "-o", str(out), "--model", "nmf", "-q"],
-                            capture_output=True, text=True, env=env, timeout=300)
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report == {"code": 0, "torch": []}, result.stderr
+    report, stderr = cli_torch_modules(EXAMPLE, "-o", out, "--model", "nmf", "-q", home=tmp_path)
+    assert report == {"code": 0, "torch": []}, stderr
     assert out.is_file() and out.stat().st_size > 100

@@ -240,7 +240,20 @@ def torch_runner(frontend: Any, model: Any, device: Any) -> Callable[[np.ndarray
     return run
 
 
-class ArrayModel:
+class CpuModel:
+    """``.to(device)`` and ``.eval()`` of a model that computes on the CPU with numpy (the
+    pipeline calls both on every model): they return the model."""
+
+    device = "cpu"
+
+    def to(self, device: Any) -> Any:
+        return self
+
+    def eval(self) -> Any:
+        return self
+
+
+class ArrayModel(CpuModel):
     """A frontend and a model that both run on numpy arrays (``frontend(audio[B, samples]) ->
     features``, ``model(features) -> {key: ndarray}``), as one *audio model* of
     :func:`window_activations`, framed by the frontend: the ``numpy`` runtime
@@ -252,8 +265,6 @@ class ArrayModel:
     ``trim_frontend_margin`` (the default) the model runs on the frames between them and the
     trimmed frames' activations are zeros, never kept (``nmf``: 12 % fewer updates on 20-s
     windows). Pass ``False`` to run the model on every frame of other chunks."""
-
-    device = "cpu"
 
     def __init__(self, frontend: Any, model: Any, threads: int | None = None, trim_frontend_margin: bool = True):
         self.frontend, self.model = frontend, model
@@ -270,12 +281,6 @@ class ArrayModel:
             return self.model(features)
         values = self.model(features[:, trim:-trim])
         return {key: np.pad(value, ((0, 0), (trim, trim), (0, 0))) for key, value in values.items()}
-
-    def to(self, device: Any) -> ArrayModel:
-        return self
-
-    def eval(self) -> ArrayModel:
-        return self
 
     def __repr__(self) -> str:
         return f"ArrayModel({self.frontend!r}, {self.model!r})"

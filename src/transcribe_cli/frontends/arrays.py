@@ -17,6 +17,38 @@ def frame_count(n_samples: int, hop_length: int) -> int:
     return n_samples // hop_length + 1
 
 
+class Framing:
+    """The framing of a spectrogram frontend (the conventions of :mod:`.base`), shared by its
+    torch and numpy forms. Subclasses set ``sample_rate``, ``hop_length``, ``n_bins`` and
+    ``context_samples`` (samples on each side of a frame centre that can influence that frame)
+    and call :meth:`_set_log_gain`."""
+
+    sample_rate: int
+    hop_length: int
+    n_bins: int
+    context_samples: int
+    log_gain: float
+
+    def _set_log_gain(self, log_gain: float) -> None:
+        if not log_gain > 0:
+            raise ValueError(f"log_gain must be positive, got {log_gain!r}")
+        self.log_gain = float(log_gain)
+
+    @property
+    def frame_rate(self) -> float:
+        """Frames per second."""
+        return self.sample_rate / self.hop_length
+
+    @property
+    def receptive_field(self) -> int:
+        """Samples spanned by the analysis of one frame: ``2 * context_samples + 1``."""
+        return 2 * self.context_samples + 1
+
+    def frame_count(self, n_samples: int) -> int:
+        """Number of frames the frontend returns for ``n_samples`` of audio."""
+        return frame_count(n_samples, self.hop_length)
+
+
 def frame_padding(half: int, offset: int) -> tuple[int, int, int]:
     """``(crop, left, right)``: drop ``crop`` samples from the start of a signal, then zero-pad
     ``left`` and ``right`` samples, so that correlating it with kernels of ``2 * half + 1``

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .arrays import frame_count, frame_padding
+from .arrays import Framing, frame_count, frame_padding
 
 __all__ = ["SpectrogramFrontend", "centered_frames_conv", "compress", "frame_count", "linear", "quadrature_magnitude"]
 
@@ -67,38 +67,17 @@ def quadrature_magnitude(responses: Tensor) -> Tensor:
     return torch.sqrt(real * real + imag * imag)
 
 
-class SpectrogramFrontend(nn.Module):
-    """Base class: validation, framing and the ``log1p(log_gain * x)`` compression.
+class SpectrogramFrontend(nn.Module, Framing):
+    """Base class: validation, framing (:class:`.arrays.Framing`) and the ``log1p(log_gain * x)``
+    compression.
 
     Subclasses set ``sample_rate``, ``hop_length``, ``n_bins``, ``context_samples`` and
     implement :meth:`magnitude` (linear magnitudes ``[B, bins, frames]``).
     """
 
-    sample_rate: int
-    hop_length: int
-    n_bins: int
-    #: samples on each side of a frame centre that can influence that frame
-    context_samples: int
-
     def __init__(self, log_gain: float) -> None:
         super().__init__()
-        if not log_gain > 0:
-            raise ValueError(f"log_gain must be positive, got {log_gain!r}")
-        self.log_gain = float(log_gain)
-
-    @property
-    def frame_rate(self) -> float:
-        """Frames per second."""
-        return self.sample_rate / self.hop_length
-
-    @property
-    def receptive_field(self) -> int:
-        """Samples spanned by the analysis of one frame: ``2 * context_samples + 1``."""
-        return 2 * self.context_samples + 1
-
-    def frame_count(self, n_samples: int) -> int:
-        """Number of frames ``forward`` returns for ``n_samples`` of audio."""
-        return frame_count(n_samples, self.hop_length)
+        self._set_log_gain(log_gain)
 
     def magnitude(self, audio: Tensor) -> Tensor:  # pragma: no cover - abstract
         """Linear magnitudes ``[B, bins, frames]`` of ``audio[B, 1, samples]``."""

@@ -26,6 +26,8 @@ The design (filters, octave plan, decimation offsets) is torch-free, in
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -53,26 +55,12 @@ class ConstantQ(SpectrogramFrontend):
     and the plan are a :class:`~.constant_q_numpy.ConstantQDesign` (``self.design``).
     """
 
-    def __init__(
-        self,
-        *,
-        sample_rate: int,
-        hop_length: int,
-        fmin: float,
-        n_bins: int,
-        bins_per_octave: int,
-        gamma: float = 0.0,
-        filter_scale: float = 1.0,
-        log_gain: float = 1.0,
-        pass_edge: float = 0.85,
-        stopband_db: float = 96.0,
-        min_taps: float = 32.0,
-    ) -> None:
+    def __init__(self, *, log_gain: float = 1.0, **settings: Any) -> None:
+        """``settings``: those of :class:`~.constant_q_numpy.ConstantQDesign` (``sample_rate``,
+        ``hop_length``, ``fmin``, ``n_bins``, ``bins_per_octave``, ``gamma``, ``filter_scale``,
+        ``pass_edge``, ``stopband_db``, ``min_taps``)."""
         super().__init__(log_gain)
-        self.design = design = ConstantQDesign(
-            sample_rate=sample_rate, hop_length=hop_length, fmin=fmin, n_bins=n_bins, bins_per_octave=bins_per_octave,
-            gamma=gamma, filter_scale=filter_scale, pass_edge=pass_edge, stopband_db=stopband_db, min_taps=min_taps,
-        )
+        self.design = design = ConstantQDesign(**settings)
         self.sample_rate, self.hop_length, self.n_bins = design.sample_rate, design.hop_length, design.n_bins
         self.fmin, self.bins_per_octave, self.gamma = design.fmin, design.bins_per_octave, design.gamma
         self.groups = design.groups

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .arrays import compress, correlate_frames, frame_count, quadrature_magnitude
+from .arrays import Framing, compress, correlate_frames, quadrature_magnitude
 
 #: equivalent noise bandwidth of the Hann window in bins (librosa's ``window_bandwidth("hann")``)
 HANN_BANDWIDTH = 1.50018310546875
@@ -238,7 +238,7 @@ class ConstantQDesign:
         return f"fmin={self.fmin:g}, bins_per_octave={self.bins_per_octave}, gamma={self.gamma:g}, octave_levels=[{levels}]"
 
 
-class NumpyConstantQ:
+class NumpyConstantQ(Framing):
     """The ``cqt``/``vqt`` frontend computed with numpy (float32), without torch.
 
     ``frontend(audio[B, samples]) -> features[B, frames, bins]``, the conventions of
@@ -247,9 +247,7 @@ class NumpyConstantQ:
     """
 
     def __init__(self, *, log_gain: float = 1.0, **settings: Any) -> None:
-        if not log_gain > 0:
-            raise ValueError(f"log_gain must be positive, got {log_gain!r}")
-        self.log_gain = float(log_gain)
+        self._set_log_gain(log_gain)
         self.design = design = ConstantQDesign(**settings)
         self.sample_rate, self.hop_length, self.n_bins = design.sample_rate, design.hop_length, design.n_bins
         self.context_samples = design.context_samples
@@ -257,17 +255,6 @@ class NumpyConstantQ:
         self._kernels = [np.ascontiguousarray(k.T, dtype=np.float32) for k in design.kernels]
         taps = design.lowpass.astype(np.float32)
         self._phases = (taps[0::2].copy(), taps[1::2].copy())  # polyphase: even and odd taps
-
-    @property
-    def frame_rate(self) -> float:
-        return self.sample_rate / self.hop_length
-
-    @property
-    def receptive_field(self) -> int:
-        return 2 * self.context_samples + 1
-
-    def frame_count(self, n_samples: int) -> int:
-        return frame_count(n_samples, self.hop_length)
 
     def magnitude(self, audio: np.ndarray) -> np.ndarray:
         """Linear magnitudes ``[B, frames, bins]`` of ``audio[B, samples]``."""

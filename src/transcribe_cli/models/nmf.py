@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from ..frontends.arrays import linear
+from ..inference import CpuModel
 from ..notes import PIANO_KEYS
 
 EPS = 1e-12
@@ -205,13 +206,13 @@ def _single_threaded_blas() -> Any:
     return threadpool_limits(1, user_api="blas")
 
 
-class NMFTranscriber:
+class NMFTranscriber(CpuModel):
     """Piano transcription by supervised NMF with a fixed template dictionary (numpy).
 
     ``model(features[B, T, bins])`` returns ``{"onset", "frame", "velocity"}`` ``[B, T, n_keys]``:
     numpy arrays for an array, tensors (on the features' device) for a torch tensor — so the
-    torch pipeline runs it behind the torch frontend like a network (``.to``, ``.eval`` return
-    the model), and the numpy pipeline behind the numpy frontend.
+    torch pipeline runs it behind the torch frontend like a network (it computes on the CPU:
+    ``.to``, ``.eval`` return the model), and the numpy pipeline behind the numpy frontend.
 
     Args:
         W: dictionary ``[bins, n_groups * n_keys + extra]`` (see the module docstring);
@@ -350,13 +351,6 @@ class NMFTranscriber:
         if features.shape[-1] != self.n_bins:
             raise ValueError(f"expected {self.n_bins} feature bins, got {features.shape[-1]}")
         return self.activations(self.key_gains(self.gains(self.linear(features))))
-
-    def to(self, device: Any) -> NMFTranscriber:
-        """The model (it computes on the CPU; results go back to the features' device)."""
-        return self
-
-    def eval(self) -> NMFTranscriber:
-        return self
 
     def __repr__(self) -> str:
         return (
