@@ -121,7 +121,7 @@ def file_sha256(path: Path) -> str:
 @dataclass
 class Example:
     """One rendered or recorded excerpt: peak-normalised audio, linear CQT ``V [T, bins]``
-    (a torch tensor) and reference notes."""
+    (numpy float32) and reference notes."""
 
     name: str
     audio: np.ndarray
@@ -130,21 +130,20 @@ class Example:
 
 
 def build_frontend():
-    """The registered ``cqt`` frontend, as the pipeline builds it."""
+    """The registered ``cqt`` frontend in numpy (the ``numpy`` runtime's, equal to the torch
+    module's to float32 rounding)."""
     from transcribe_cli.registry import get_registry
 
-    return get_registry().frontend("cqt").factory().eval()
+    return get_registry().frontend("cqt").numpy_factory()
 
 
 def analyse_audio(name: str, audio: np.ndarray, notes: Sequence, cqt) -> Example:
     """Peak-normalise ``audio`` like the pipeline and compute its linear CQT magnitude."""
-    import torch
-
+    from transcribe_cli.frontends.arrays import linear
     from transcribe_cli.inference import normalize_audio
 
     audio = normalize_audio(np.asarray(audio, dtype=np.float32), "peak")
-    with torch.inference_mode():
-        V = cqt.linear(cqt(torch.from_numpy(audio)[None]))[0].clamp_min(0)
+    V = linear(cqt(audio[None]), cqt.log_gain)[0]
     return Example(name, audio, V, list(notes))
 
 
@@ -181,18 +180,16 @@ def render_example(
 
 def model_activations(model, example: Example, cqt) -> dict[str, np.ndarray]:
     """Activations of ``model`` on ``example.audio`` through the pipeline's windowed inference."""
-    import torch
-
-    from transcribe_cli.inference import DEFAULT_WINDOW_SECONDS, compute_activations
+    from transcribe_cli.inference import DEFAULT_WINDOW_SECONDS, ArrayModel, compute_activations
 
     return compute_activations(
         example.audio,
-        cqt,
-        model,
+        None,
+        ArrayModel(cqt, model),
         context_frames=1,
         window_frames=round(DEFAULT_WINDOW_SECONDS * cqt.frame_rate),
         batch_size=2,
-        device=torch.device("cpu"),
+        device="cpu",
     )
 
 
@@ -248,33 +245,31 @@ def learn_dictionary(V, support, *, beta: float, n_iter: int, binary: bool, log=
     frame's magnitude. With ``binary`` ``H`` stays 0/1 and only ``W`` is learned. Returns
     ``W`` ``[F, K]`` with L1-normalised columns.
     """
-    import torch
-
     from transcribe_cli.models.nmf import beta_divergence, update_h, update_w
 
-    S = torch.from_numpy(support).to(V.dtype)
+    S = support.astype(V.dtype)
     keep = S.sum(1) > 0
     V, S = V[keep], S[keep]
     counts = S.sum(0)
     if bool((counts == 0).any()):
-        missing = torch.nonzero(counts == 0).flatten().tolist()
+        missing = np.flatnonzero(counts == 0).tolist()
         raise SystemExit(f"templates without any training frame: {missing[:10]}…")
     floor = 1e-4 * float(V.mean())
     W = (V.T @ S) / counts + floor
-    W = W / W.sum(0, keepdim=True)
-    H = S.clone() if binary else S * V.sum(1, keepdim=True) / S.sum(1, keepdim=True)
+    W = W / W.sum(0, keepdims=True)
+    H = S.copy() if binary else S * V.sum(1, keepdims=True) / S.sum(1, keepdims=True)
     for i in range(n_iter):
         if not binary:
             H = update_h(V, W, H, beta)
         W = update_w(V, W, H, beta)
-        norms = W.sum(0, keepdim=True)
+        norms = W.sum(0, keepdims=True)
         W = W / norms
         if not binary:
             H = H * norms
         if not binary and (i % 10 == 0 or i == n_iter - 1):
-            fit = float(beta_divergence(V, H @ W.T, beta)) / V.numel()
+            fit = beta_divergence(V, H @ W.T, beta) / V.size
             log(f"  template update {i + 1}/{n_iter}: divergence per bin {fit:.5f}")
-    return W.numpy()
+    return W
 
 
 def noise_templates(n_bins: int, count: int, width: float) -> np.ndarray:
@@ -288,11 +283,8 @@ def noise_templates(n_bins: int, count: int, width: float) -> np.ndarray:
 
 
 def key_gains(model, example: Example):
-    """Key gains ``G [T, 88]`` (numpy) of ``model`` on one example (frame-wise, no windows needed)."""
-    import torch
-
-    with torch.inference_mode():
-        return model.key_gains(model.gains(example.V)).numpy()
+    """Key gains ``G [T, 88]`` of ``model`` on one example (frame-wise, no windows needed)."""
+    return model.key_gains(model.gains(example.V))
 
 
 # --------------------------------------------------------------------------- tuning
@@ -346,14 +338,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
 
-    import torch
+    from threadpoolctl import threadpool_limits
 
     from transcribe_cli.frontends import CQT_SETTINGS, DEFAULT_LOG_GAIN
     from transcribe_cli.labels import notes_to_roll
     from transcribe_cli.models.nmf import TEMPLATE_FORMAT, NMFTranscriber
     from transcribe_cli.rendering import resolve_soundfont
 
-    torch.set_num_threads(args.threads)
+    threadpool_limits(args.threads, user_api="blas")  # template learning: whole-matrix GEMMs
     started = time.time()
 
     def log(message: str) -> None:
@@ -381,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 Vs.append(example.V[::2])  # every other frame: half the memory, same statistics
                 supports.append(group_support(example, frame_rate, args.attack_frames, 2 * index, n_groups)[::2])
             log(f"rendered and analysed the training audio of {piano[0]}")
-    V = torch.cat(Vs)
+    V = np.concatenate(Vs)
     support = np.concatenate(supports)
     log(f"learning {support.shape[1]} templates from {V.shape[0]} frames (beta={args.beta}, binary={args.binary})")
     W = learn_dictionary(V, support, beta=args.beta, n_iter=args.learn_iter, binary=args.binary, log=log)
@@ -400,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # 3. reference level from training pieces
     calibration = train_pieces[: args.calibration_pieces]
-    probe = NMFTranscriber(W, reference=1.0, **{k: v for k, v in settings.items()})
+    probe = NMFTranscriber(W, reference=1.0, threads=args.threads, **settings)
     sounding = []
     for piece in calibration:
         for piano in PIANOS:
@@ -410,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sounding.append(G[roll])
     settings["reference"] = float(np.percentile(np.concatenate(sounding), 99))
     log(f"reference gain (99th percentile on {len(calibration)} train pieces): {settings['reference']:.4g}")
-    model = NMFTranscriber(W, **settings)
+    model = NMFTranscriber(W, threads=args.threads, **settings)
 
     # 4. tuning on validation pieces (template pianos and unseen pianos)
     validation = pop909_pieces("valid")[: args.validation_pieces]

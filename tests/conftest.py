@@ -73,3 +73,27 @@ def piano_tone(midi: int, seconds: float, sr: int, amp: float = 0.5, harmonics: 
     tone = sum((0.6**h) * np.sin(2 * np.pi * f0 * (h + 1) * t) for h in range(harmonics) if f0 * (h + 1) < sr / 2)
     tone = tone * np.exp(-1.5 * t) * np.minimum(1, t / 0.005)
     return (amp * tone / np.max(np.abs(tone))).astype(np.float32)
+
+
+_TORCH_REPORT = """
+import json, sys
+from transcribe_cli.cli import main
+sys.argv = ["transcribe", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"code": code, "torch": sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))}))
+"""
+
+
+def cli_torch_modules(*args: str, home: Path, timeout: float = 300) -> tuple[dict, str]:
+    """Run ``transcribe ARGS`` in a fresh interpreter (a clean environment, ``home`` as its home
+    and cache): ``({"code": exit code, "torch": torch modules it imported}, stderr)``."""
+    import json
+
+    env = {"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin", "HOME": str(home),
+           "TRANSCRIBE_CACHE_DIR": str(home / "cache")}
+    result = subprocess.run([sys.executable, "-c", _TORCH_REPORT, *map(str, args)],
+                            capture_output=True, text=True, env=env, timeout=timeout)
+    return json.loads(result.stdout.strip().splitlines()[-1]), result.stderr

@@ -7,14 +7,11 @@ the weights without exporting them again fails here.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, SRC
+from conftest import ROOT, cli_torch_modules
 
 from transcribe_cli.errors import TranscribeError
 from transcribe_cli.models import PIANO_DECODER_OPTIONS, PIANO_ONNX, PIANO_WEIGHTS
@@ -120,34 +117,18 @@ def test_help_documents_runtime(cli):
     assert "--runtime" in result.stdout and "onnxruntime" in result.stdout
 
 
-WRAPPER = """
-import json, sys
-from transcribe_cli.cli import main
-sys.argv = ["transcribe", *sys.argv[1:]]
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-print(json.dumps({"code": code, "torch": sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))}))
-"""
-
-
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_piano_runs_without_importing_torch(tmp_path, jobs):
     """The default model's whole command (and a --jobs 2 parent) never imports torch."""
     import shutil
 
-    env = {"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-           "TRANSCRIBE_CACHE_DIR": str(tmp_path / "cache")}
     inputs = [str(EXAMPLE)]
     if jobs == "2":
         for name in ("a.flac", "b.flac"):
             shutil.copy(EXAMPLE, tmp_path / name)
         inputs = [str(tmp_path / "a.flac"), str(tmp_path / "b.flac")]
     out = tmp_path / ("out.mid" if jobs == "1" else "out/")
-    result = subprocess.run([sys.executable, "-c", WRAPPER, *inputs, "-o", str(out), "--model", "piano",
-                             "--tempo", "none", "--jobs", jobs, "-q"],
-                            capture_output=True, text=True, env=env, timeout=300)
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report == {"code": 0, "torch": []}, result.stderr
+    report, stderr = cli_torch_modules(*inputs, "-o", out, "--model", "piano", "--tempo", "none", "--jobs", jobs, "-q",
+                                       home=tmp_path)
+    assert report == {"code": 0, "torch": []}, stderr
     assert (tmp_path / "out.mid").is_file() if jobs == "1" else len(list((tmp_path / "out").glob("*.mid"))) == 2

@@ -46,7 +46,7 @@ class TranscriberConfig:
     weights: str | None = None
     plugins_dirs: tuple[str, ...] = ()
     threads: int | None = None
-    #: ``--runtime``: auto, torch or onnx (:mod:`transcribe_cli.runtime`)
+    #: ``--runtime``: auto, torch, onnx or numpy (:mod:`transcribe_cli.runtime`)
     runtime: str = "auto"
     #: ``--offline``: never download (``None``: as ``HF_HUB_OFFLINE`` says)
     offline: bool | None = None

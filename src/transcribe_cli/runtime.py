@@ -1,15 +1,19 @@
-"""Which runtime runs a model's frontend and network: torch, or onnxruntime on a format-2
-ONNX graph (audio → activations, :mod:`transcribe_cli.onnx_export`) with numpy only.
+"""Which runtime runs a model's frontend and network: torch, onnxruntime on a format-2
+ONNX graph (audio → activations, :mod:`transcribe_cli.onnx_export`) with numpy only, or numpy
+alone for a model written in numpy (``nmf``).
 
 ``--runtime`` (:data:`RUNTIMES`):
 
-- ``auto`` (the default): onnxruntime when the resolved model has a matching audio graph —
+- ``auto`` (the default): numpy when the model runs on numpy (:attr:`ModelSpec.numpy_inference`),
+  its frontend has a numpy form (:attr:`FrontendSpec.numpy_factory`) and ``--device`` is ``auto``
+  or ``cpu`` (the model computes on the CPU anyway); else onnxruntime when the resolved model has a matching audio graph —
   the model's bundled one (:attr:`transcribe_cli.specs.WeightsSource.onnx`, ``piano``) or the
   ``--model FILE.onnx`` itself — and the inference runs on the CPU; torch otherwise. Matching:
   the graph was exported from the very weights file in use (its ``source_sha256``), for the
   same model, with the frontend options in use, and onnxruntime is importable. The defaults
   follow ``benchmarks/results/memory.md``: a model ships a graph only where onnxruntime measured
   faster and leaner than torch (``piano``: yes; ``hppnet``: not bundled, see there);
+- ``numpy``: numpy, or one error line saying why it cannot;
 - ``onnx``: onnxruntime, or one error line saying why it cannot (and what to do);
 - ``torch``: torch (a format-2 ``.onnx`` file cannot run there: it has no torch network).
 
@@ -27,7 +31,7 @@ from typing import Any
 
 from transcribe_cli.errors import OptionError, TranscribeError
 
-RUNTIMES = ("auto", "torch", "onnx")
+RUNTIMES = ("auto", "torch", "onnx", "numpy")
 #: metadata ``format`` of an audio → activations graph
 AUDIO_GRAPH_FORMAT = 2
 
@@ -44,8 +48,10 @@ def check_runtime(name: str) -> str:
 
 @dataclass(frozen=True)
 class Choice:
-    """The runtime picked: ``model`` is the :class:`~transcribe_cli.models.onnx_runtime.OnnxAudioModel`
-    for onnxruntime, ``None`` for torch; ``reason`` says why (for ``--verbose``)."""
+    """The runtime picked: ``model`` is the audio model (numpy in and out) that runs it — an
+    :class:`~transcribe_cli.models.onnx_runtime.OnnxAudioModel` for onnxruntime, an
+    :class:`~transcribe_cli.inference.ArrayModel` for numpy — ``None`` for torch; ``reason``
+    says why (for ``--verbose``)."""
 
     runtime: str
     model: Any = None
@@ -127,6 +133,12 @@ def choose_runtime(resolved: Any, runtime: str = "auto", device: str = "auto", t
     runtime = check_runtime(runtime)
     weights: Path | None = resolved.weights_path
     own_file = weights is not None and weights.suffix.lower() == ".onnx"
+    if runtime in ("auto", "numpy") and not own_file:
+        why = _numpy_mismatch(resolved, device)
+        if not why:
+            return Choice("numpy", _numpy_model(resolved, threads), reason="numpy (no torch)")
+        if runtime == "numpy":
+            raise TranscribeError(f"--runtime numpy: {why}", "use --runtime auto or torch")
     graph = weights if own_file else _bundled_graph(resolved.model_spec)
     if runtime == "torch" and not own_file:
         return Choice("torch", reason="--runtime torch")
@@ -159,6 +171,27 @@ def choose_runtime(resolved: Any, runtime: str = "auto", device: str = "auto", t
         return _fallback(runtime, resolved, f"the bundled ONNX graph of {resolved.model_spec.name!r} does not fit: {why}",
                          "use --runtime torch")
     return Choice("onnx", OnnxAudioModel(graph, session=session, metadata=meta), reason=f"ONNX graph {graph.name}")
+
+
+def _numpy_mismatch(resolved: Any, device: str) -> str:
+    """Why the resolved model cannot run on numpy ('' when it can)."""
+    spec = resolved.model_spec
+    if not spec.numpy_inference:
+        return f"model {spec.name!r} has no numpy implementation"
+    if resolved.frontend_spec.numpy_factory is None:
+        return f"frontend {resolved.frontend_spec.name!r} has no numpy implementation"
+    if (device or "auto").lower() not in ("auto", "cpu"):
+        return f"--device {device}: numpy runs on the CPU"
+    return ""
+
+
+def _numpy_model(resolved: Any, threads: int | None) -> Any:
+    """The frontend's numpy form and the model, as one audio model."""
+    from transcribe_cli.inference import ArrayModel
+
+    frontend = resolved.frontend_spec.numpy_factory(**resolved.frontend_options)
+    model = resolved.model_spec.factory(resolved.weights_path, **resolved.model_options)
+    return ArrayModel(frontend, model, threads=threads)
 
 
 def _fallback(runtime: str, resolved: Any, why: str, hint: str, own_file: bool = False) -> Choice:

@@ -65,6 +65,12 @@ class FrontendSpec:
     # every accepted option with its default; ``option_table``: their :class:`Option` s
     options: Mapping[str, Any] = field(default_factory=dict)
     option_table: Mapping[str, Option] = field(default_factory=dict)
+    # optional: the same transform in numpy, for inference without torch (``--runtime numpy``,
+    # :mod:`transcribe_cli.runtime`): ``numpy_factory(**options)`` returns an object with
+    # ``sample_rate``, ``hop_length``, ``n_bins``, ``receptive_field`` and
+    # ``__call__(audio ndarray[B, samples]) -> features ndarray[B, frames, bins]`` (float32), equal
+    # to the torch module's to float32 rounding
+    numpy_factory: Callable[..., Any] | None = None
 
     @property
     def frame_rate(self) -> float:
@@ -149,6 +155,10 @@ class ModelSpec:
     # ``context_frames`` (a receptive field counted in frames)
     context_frames: int = 16
     context_seconds: float | None = None
+    # the factory's model also runs on numpy, without torch: ``model(features ndarray[B, T, bins])
+    # -> {key: ndarray}``; with a frontend that has a ``numpy_factory``, ``--runtime auto`` (on the
+    # CPU) and ``--runtime numpy`` run it so (:mod:`transcribe_cli.runtime`)
+    numpy_inference: bool = False
     # "peak": the pipeline peak-normalises the whole recording before the frontend
     audio_normalization: str | None = None
     # "pipeline": the frontend and model run window by window (:mod:`transcribe_cli.inference`);

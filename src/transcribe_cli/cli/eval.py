@@ -222,7 +222,8 @@ def eval_command(
         "--seconds", min=0.0, help="Score only the first N seconds of each recording (0 = whole files).")] = 0.0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
     runtime: Annotated[str, typer.Option(
-        "--runtime", help="auto (onnxruntime where the model ships an ONNX graph, else torch), torch or onnx.")]
+        "--runtime", help="auto (numpy for a numpy model such as nmf, onnxruntime where the model ships an ONNX "
+        "graph, else torch), torch, onnx or numpy.")]
     = "auto",
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Recordings transcribed in parallel.")] = 1,
     json_path: Annotated[Optional[Path], typer.Option(

@@ -84,8 +84,9 @@ def run(
         "--offline", help="Never download: use bundled or cached weights only (same as HF_HUB_OFFLINE=1).")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
     runtime: Annotated[str, typer.Option(
-        "--runtime", help="auto: onnxruntime (no torch) where the model ships an ONNX graph of its weights and "
-        "inference runs on the CPU (piano), else torch; torch; onnx (an error where it cannot).")] = "auto",
+        "--runtime", help="auto: on the CPU, numpy (no torch) for a model written in numpy (nmf), onnxruntime "
+        "(no torch) where the model ships an ONNX graph of its weights (piano), else torch; torch; onnx or "
+        "numpy (an error where it cannot).")] = "auto",
     fmt: Annotated[Optional[str], typer.Option(
         "--format", "-f", help="mid, csv, json, musicxml (notation, quantized; needs the notation extra) or png "
         "(a piano roll) (default: from -o's suffix, else mid).")] = None,

@@ -1,7 +1,9 @@
 """Built-in spectrogram frontends: ``cqt``, ``vqt`` and ``logmel``.
 
 This module only *describes* them (no torch import here); each spec's factory imports
-:mod:`.constant_q` or :mod:`.logmel` and builds the ``torch.nn.Module`` when called.
+:mod:`.constant_q` or :mod:`.logmel` and builds the ``torch.nn.Module`` when called. ``cqt``
+and ``vqt`` also have a ``numpy_factory`` (:mod:`.constant_q_numpy`, no torch) for inference
+under ``--runtime numpy``.
 Conventions shared by all of them (framing, the ``log1p`` compression and its inverse
 ``frontend.linear``) are documented in :mod:`.base`.
 
@@ -70,6 +72,20 @@ def build_vqt(**options: Any) -> Any:
     return ConstantQ(**VQT_SETTINGS, **_checked_options("vqt", options))
 
 
+def build_cqt_numpy(**options: Any) -> Any:
+    """The ``cqt`` frontend in numpy, without torch (a :class:`~.constant_q_numpy.NumpyConstantQ`)."""
+    from .constant_q_numpy import NumpyConstantQ
+
+    return NumpyConstantQ(**CQT_SETTINGS, **_checked_options("cqt", options))
+
+
+def build_vqt_numpy(**options: Any) -> Any:
+    """The ``vqt`` frontend in numpy, without torch (a :class:`~.constant_q_numpy.NumpyConstantQ`)."""
+    from .constant_q_numpy import NumpyConstantQ
+
+    return NumpyConstantQ(**VQT_SETTINGS, **_checked_options("vqt", options))
+
+
 def build_logmel(**options: Any) -> Any:
     """The ``logmel`` frontend (a :class:`~.logmel.LogMel` with :data:`LOGMEL_SETTINGS`)."""
     from .logmel import LogMel
@@ -79,10 +95,11 @@ def build_logmel(**options: Any) -> Any:
 
 def builtin_frontend_specs() -> list[FrontendSpec]:
     """Specs of the built-in frontends (cheap: nothing is built)."""
-    entries: list[tuple[str, Callable[..., Any], Mapping[str, Any], int, str]] = [
+    entries: list[tuple[str, Callable[..., Any], Callable[..., Any] | None, Mapping[str, Any], int, str]] = [
         (
             "cqt",
             build_cqt,
+            build_cqt_numpy,
             CQT_SETTINGS,
             CQT_SETTINGS["n_bins"],
             "constant-Q, 16 kHz, 20 ms hop, A0 + 352 bins at 48/octave (HPPNet)",
@@ -90,6 +107,7 @@ def builtin_frontend_specs() -> list[FrontendSpec]:
         (
             "vqt",
             build_vqt,
+            build_vqt_numpy,
             VQT_SETTINGS,
             VQT_SETTINGS["n_bins"],
             "variable-Q (gamma 53 Hz), 22.05 kHz, hop 512, A1 + 252 bins at 36/octave (PitchVis)",
@@ -97,6 +115,7 @@ def builtin_frontend_specs() -> list[FrontendSpec]:
         (
             "logmel",
             build_logmel,
+            None,
             LOGMEL_SETTINGS,
             LOGMEL_SETTINGS["n_mels"],
             "log-mel, 16 kHz, n_fft 2048, hop 512, 229 bands 30 Hz-8 kHz (Onsets & Frames)",
@@ -112,8 +131,9 @@ def builtin_frontend_specs() -> list[FrontendSpec]:
             description=description,
             options=option_defaults(FRONTEND_OPTIONS),
             option_table=FRONTEND_OPTIONS,
+            numpy_factory=numpy_factory,
         )
-        for name, factory, settings, n_bins, description in entries
+        for name, factory, numpy_factory, settings, n_bins, description in entries
     ]
 
 

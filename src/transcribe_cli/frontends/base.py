@@ -13,6 +13,8 @@ Conventions every frontend here follows:
 * **Output** ``features[B, frames, bins]`` float32 = ``log1p(log_gain * magnitude)``:
   non-negative, zero for silence, logarithmic for ``magnitude >> 1 / log_gain`` and exactly
   invertible with :meth:`SpectrogramFrontend.linear`.
+* Torch-free numpy forms of these conventions, for inference without torch, are in
+  :mod:`.arrays` (the ``cqt`` and ``vqt`` analysis itself: :mod:`.constant_q_numpy`).
 * Everything is ``conv1d`` on real tensors with buffers registered on the module, so the
   same code runs batched on CPU or CUDA, inside training, and exports to ONNX (no
   ``torch.stft``, no complex tensors).
@@ -24,10 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .arrays import Framing, frame_count, frame_padding
 
-def frame_count(n_samples: int, hop_length: int) -> int:
-    """Frames of a ``center=True`` analysis: ``n_samples // hop_length + 1``."""
-    return n_samples // hop_length + 1
+__all__ = ["SpectrogramFrontend", "centered_frames_conv", "compress", "frame_count", "linear", "quadrature_magnitude"]
 
 
 def centered_frames_conv(
@@ -42,17 +43,15 @@ def centered_frames_conv(
     ``center=True`` analysis (see :func:`frame_count`). ``half`` is ``K // 2`` as a Python int
     (so that tracing for ONNX export keeps the padding constant).
     """
-    left = half - offset
-    if left >= 0:
-        padded = F.pad(signal, (left, half + 1))
-    else:
-        padded = F.pad(signal[..., -left:], (0, half + 1))
+    crop, left, right = frame_padding(half, offset)
+    padded = F.pad(signal[..., crop:] if crop else signal, (left, right))
     return F.conv1d(padded, kernels, stride=stride)[..., :n_frames]
 
 
 def compress(magnitude: Tensor, log_gain: float) -> Tensor:
-    """Linear magnitude → features: ``log1p(log_gain * magnitude)`` (the one definition: the
-    frontends' :meth:`SpectrogramFrontend.compress` and the models that read features back)."""
+    """Linear magnitude → features: ``log1p(log_gain * magnitude)`` (the one definition on
+    tensors: the frontends' :meth:`SpectrogramFrontend.compress` and the models that read
+    features back; :func:`.arrays.compress` is its numpy form)."""
     return torch.log1p(magnitude * log_gain)
 
 
@@ -68,38 +67,17 @@ def quadrature_magnitude(responses: Tensor) -> Tensor:
     return torch.sqrt(real * real + imag * imag)
 
 
-class SpectrogramFrontend(nn.Module):
-    """Base class: validation, framing and the ``log1p(log_gain * x)`` compression.
+class SpectrogramFrontend(nn.Module, Framing):
+    """Base class: validation, framing (:class:`.arrays.Framing`) and the ``log1p(log_gain * x)``
+    compression.
 
     Subclasses set ``sample_rate``, ``hop_length``, ``n_bins``, ``context_samples`` and
     implement :meth:`magnitude` (linear magnitudes ``[B, bins, frames]``).
     """
 
-    sample_rate: int
-    hop_length: int
-    n_bins: int
-    #: samples on each side of a frame centre that can influence that frame
-    context_samples: int
-
     def __init__(self, log_gain: float) -> None:
         super().__init__()
-        if not log_gain > 0:
-            raise ValueError(f"log_gain must be positive, got {log_gain!r}")
-        self.log_gain = float(log_gain)
-
-    @property
-    def frame_rate(self) -> float:
-        """Frames per second."""
-        return self.sample_rate / self.hop_length
-
-    @property
-    def receptive_field(self) -> int:
-        """Samples spanned by the analysis of one frame: ``2 * context_samples + 1``."""
-        return 2 * self.context_samples + 1
-
-    def frame_count(self, n_samples: int) -> int:
-        """Number of frames ``forward`` returns for ``n_samples`` of audio."""
-        return frame_count(n_samples, self.hop_length)
+        self._set_log_gain(log_gain)
 
     def magnitude(self, audio: Tensor) -> Tensor:  # pragma: no cover - abstract
         """Linear magnitudes ``[B, bins, frames]`` of ``audio[B, 1, samples]``."""

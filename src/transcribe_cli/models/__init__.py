@@ -3,7 +3,8 @@ model module when called.
 
 * ``nmf`` — supervised NMF with piano templates learned from SoundFont renders
   (:mod:`.nmf`, templates bundled in ``transcribe_cli/data/nmf_piano_cqt.npz`` and learned by
-  ``scripts/learn_nmf_templates.py``). Needs no neural network and no download.
+  ``scripts/learn_nmf_templates.py``). Needs no neural network and no download, and runs
+  without torch (numpy, with the ``cqt`` frontend's numpy form).
 
 Neural models (trainable with ``transcribe train``; no published weights yet, so they run
 from a checkpoint: ``--model runs/NAME/best.pt``). Each spec's ``network`` builds a fresh
@@ -78,6 +79,7 @@ NMF_SPEC = ModelSpec(
     outputs=("onset", "frame", "velocity"),
     context_frames=1,  # the onset activation compares each frame with the previous one
     audio_normalization="peak",
+    numpy_inference=True,  # numpy throughout: runs without torch (--runtime auto|numpy)
 )
 
 

@@ -1,7 +1,7 @@
 """Supervised NMF transcription: fixed note templates, gains by multiplicative updates.
 
 Model. The linear magnitude spectrogram ``V`` (``[frames, bins]``, from the ``cqt`` frontend,
-read back with the frontends' own inverse ``frontends.base.linear``) is explained
+read back with the frontends' own inverse ``frontends.arrays.linear``) is explained
 as ``V ≈ H Wᵀ`` with a fixed dictionary ``W`` (``[bins, templates]``) and non-negative gains ``H``
 (``[frames, templates]``). The dictionary holds ``n_groups`` templates per piano key — column
 ``g * 88 + k`` is group ``g`` of key ``k`` (A0 + k), e.g. the attack and the sustained part of
@@ -11,7 +11,13 @@ Févotte & Idier (2011), with the exponent ``γ(β)`` that makes each update non
 ``n_iter`` updates from ``H₀[t] = ‖V[t]‖₁ / templates``.
 
 Frame-wise by construction: with ``W`` fixed, frame ``t`` of ``H`` depends on frame ``t`` of
-``V`` only, so the gains do not depend on how a recording is cut into windows.
+``V`` only, so the gains do not depend on how a recording is cut into windows (nor into the
+blocks of frames the updates run on, :data:`BLOCK_FRAMES`).
+
+numpy only (float32, no torch): the model runs without torch under ``--runtime auto|numpy``
+(with the ``cqt`` frontend's numpy form, :mod:`transcribe_cli.frontends.constant_q_numpy`) and
+behind the torch frontend under ``--runtime torch`` (it takes and returns tensors there); the
+template learning (``scripts/learn_nmf_templates.py``) uses the same updates.
 
 Activations. The gain of key ``k`` is ``G[t, k] = Σ_g H[t, g·88 + k]`` (templates are
 L1-normalised, so ``G`` is the magnitude the key explains). Levels are mapped to [0, 1] on
@@ -40,14 +46,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
-from ..frontends.base import linear
+from ..frontends.arrays import linear
+from ..inference import CpuModel
 from ..notes import PIANO_KEYS
 
 EPS = 1e-12
@@ -60,6 +67,9 @@ TINY = 1e-30
 SUPPRESSING_OFFSETS = (1, -1, 12, 19, 24)
 #: Format version of the template file written by ``scripts/learn_nmf_templates.py``.
 TEMPLATE_FORMAT = 1
+#: Frames the updates run on at a time (frame-wise, so any split gives the same gains): the
+#: temporaries of a block stay in the CPU cache, and blocks run on several threads.
+BLOCK_FRAMES = 256
 
 
 def mu_exponent(beta: float) -> float:
@@ -71,79 +81,138 @@ def mu_exponent(beta: float) -> float:
     return 1.0
 
 
-def beta_divergence(V: torch.Tensor, V_hat: torch.Tensor, beta: float) -> torch.Tensor:
+def beta_divergence(V: np.ndarray, V_hat: np.ndarray, beta: float) -> float:
     """Sum of the elementwise β-divergence ``d_β(V | V_hat)`` (β=2: half squared error,
     β=1: generalised Kullback-Leibler, β=0: Itakura-Saito)."""
-    V = V.clamp_min(EPS)
-    V_hat = V_hat.clamp_min(EPS)
+    V = np.maximum(V, EPS)
+    V_hat = np.maximum(V_hat, EPS)
     if beta == 1:
-        return (V * torch.log(V / V_hat) - V + V_hat).sum()
+        return float((V * np.log(V / V_hat) - V + V_hat).sum())
     if beta == 0:
         ratio = V / V_hat
-        return (ratio - torch.log(ratio) - 1).sum()
-    return (
-        (V**beta + (beta - 1) * V_hat**beta - beta * V * V_hat ** (beta - 1)) / (beta * (beta - 1))
-    ).sum()
+        return float((ratio - np.log(ratio) - 1).sum())
+    return float(
+        ((V**beta + (beta - 1) * V_hat**beta - beta * V * V_hat ** (beta - 1)) / (beta * (beta - 1))).sum()
+    )
 
 
-def _ratio_terms(V: torch.Tensor, V_hat: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(V ⊙ V̂^(β-2), V̂^(β-1))``: the numerator and denominator factors of the updates.
-    One power per element: ``V̂^(β-2) = V̂^(β-1) / V̂`` (β = ½: ``V̂^(-½)`` by ``rsqrt``)."""
-    V_hat = V_hat.clamp_min(EPS)
+def _ratio_terms(V: np.ndarray, V_hat: np.ndarray, beta: float, out: np.ndarray | None = None) -> np.ndarray:
+    """``[V ⊙ V̂^(β-2), V̂^(β-1)]`` stacked ``[2, T, F]`` (in ``out`` when given): the numerator
+    and denominator factors of the updates. ``V_hat`` is clamped to ``EPS`` in place. One power
+    per element: ``V̂^(β-2) = V̂^(β-1) / V̂`` (β = ½: ``V̂^(-½)`` by a square root)."""
+    terms = np.empty((2, *V.shape), dtype=np.result_type(V, V_hat)) if out is None else out
+    num, den = terms[0], terms[1]
+    np.maximum(V_hat, EPS, out=V_hat)
     if beta == 1:
-        return V / V_hat, torch.ones_like(V_hat)
-    if beta == 2:
-        return V, V_hat
-    den = V_hat.rsqrt() if beta == 0.5 else V_hat.pow(beta - 1)
-    return (V * den).div_(V_hat), den
+        np.divide(V, V_hat, out=num)
+        den.fill(1.0)
+    elif beta == 2:
+        np.copyto(num, V)
+        np.copyto(den, V_hat)
+    else:
+        if beta == 0.5:
+            np.sqrt(V_hat, out=den)
+            np.reciprocal(den, out=den)
+        else:
+            np.power(V_hat, beta - 1, out=den)
+        np.multiply(V, den, out=num)
+        np.divide(num, V_hat, out=num)
+    return terms
+
+
+class _Workspace:
+    """Temporaries of :func:`update_h` for ``frames`` frames (reused by every update)."""
+
+    def __init__(self, frames: int, bins: int, templates: int, dtype: Any):
+        self.v_hat = np.empty((frames, bins), dtype=dtype)
+        self.terms = np.empty((2, frames, bins), dtype=dtype)
+        self.ratios = np.empty((2, frames, templates), dtype=dtype)
+
+    def fits(self, frames: int, bins: int, templates: int, dtype: Any) -> bool:
+        return self.terms.shape == (2, frames, bins) and self.ratios.shape[2] == templates and self.terms.dtype == dtype
 
 
 def update_h(
-    V: torch.Tensor, W: torch.Tensor, H: torch.Tensor, beta: float, sparsity: float = 0.0
-) -> torch.Tensor:
-    """One multiplicative update of ``H`` ``[..., T, K]`` for ``V ≈ H Wᵀ`` (``V`` ``[..., T, F]``,
-    ``W`` ``[F, K]``) with the penalty ``sparsity · Σ H``. Zeros in ``H`` stay zero."""
-    num, den = _ratio_terms(V, H @ W.T, beta)
-    ratio = (num @ W).div_((den @ W).add_(sparsity).clamp_min_(EPS))
+    V: np.ndarray, W: np.ndarray, H: np.ndarray, beta: float, sparsity: float = 0.0, *,
+    out: np.ndarray | None = None, work: _Workspace | None = None,
+) -> np.ndarray:
+    """One multiplicative update of ``H`` ``[T, K]`` for ``V ≈ H Wᵀ`` (``V`` ``[T, F]``, ``W``
+    ``[F, K]``) with the penalty ``sparsity · Σ H``. Zeros in ``H`` stay zero. Returns the new
+    ``H`` (in ``out`` when given, which may be ``H`` itself); ``work`` holds the temporaries."""
+    frames, bins = V.shape
+    dtype = np.result_type(V, W, H)
+    if work is None or not work.fits(frames, bins, W.shape[1], dtype):
+        work = _Workspace(frames, bins, W.shape[1], dtype)
+    np.matmul(H, W.T, out=work.v_hat)
+    terms = _ratio_terms(V, work.v_hat, beta, out=work.terms)
+    # numerator and denominator against W in one GEMM
+    np.matmul(terms.reshape(2 * frames, bins), W, out=work.ratios.reshape(2 * frames, -1))
+    ratio, den = work.ratios[0], work.ratios[1]
+    if sparsity:
+        den += sparsity
+    np.maximum(den, EPS, out=den)
+    np.divide(ratio, den, out=ratio)
     gamma = mu_exponent(beta)
-    return H * (ratio if gamma == 1.0 else ratio.pow_(gamma))
+    if gamma != 1.0:  # ratio ** gamma as exp(gamma * log(ratio)): SIMD exp and log, ~1.4x faster than power
+        with np.errstate(divide="ignore"):  # log(0) = -inf, exp(-inf) = 0
+            np.log(ratio, out=ratio)
+        ratio *= gamma
+        np.exp(ratio, out=ratio)
+    return np.multiply(H, ratio, out=out)
 
 
-def update_w(V: torch.Tensor, W: torch.Tensor, H: torch.Tensor, beta: float) -> torch.Tensor:
+def update_w(V: np.ndarray, W: np.ndarray, H: np.ndarray, beta: float) -> np.ndarray:
     """One multiplicative update of ``W`` ``[F, K]`` for ``V ≈ H Wᵀ`` (``V`` ``[T, F]``, ``H`` ``[T, K]``)."""
     num, den = _ratio_terms(V, H @ W.T, beta)
-    ratio = (num.T @ H) / (den.T @ H).clamp_min(EPS)
+    ratio = (num.T @ H) / np.maximum(den.T @ H, EPS)
     gamma = mu_exponent(beta)
     return W * (ratio if gamma == 1.0 else ratio**gamma)
 
 
-def initial_h(V: torch.Tensor, n_templates: int) -> torch.Tensor:
+def initial_h(V: np.ndarray, n_templates: int) -> np.ndarray:
     """Frame-wise start for the updates: every template gets ``‖V[t]‖₁ / n_templates``
     (with L1-normalised templates this explains the frame's total magnitude)."""
-    energy = V.sum(dim=-1, keepdim=True)
-    return (energy / n_templates).expand(*V.shape[:-1], n_templates).contiguous()
+    energy = V.sum(axis=-1, keepdims=True)
+    return np.repeat(energy / n_templates, n_templates, axis=-1)
 
 
-def db_level(x: torch.Tensor, reference: float, range_db: float) -> torch.Tensor:
+def db_level(x: np.ndarray, reference: float, range_db: float) -> np.ndarray:
     """``clip(1 + 20·log10(x / reference) / range_db, 0, 1)`` (0 for ``x <= 0``)."""
-    decibels = 20.0 * torch.log10(x.clamp_min(EPS) / reference)
-    return (1.0 + decibels / range_db).clamp(0.0, 1.0)
+    decibels = 20.0 * np.log10(np.maximum(x, EPS) / reference)
+    return np.clip(1.0 + decibels / range_db, 0.0, 1.0).astype(x.dtype, copy=False)
 
 
-def neighbour_max(x: torch.Tensor, offsets: tuple[int, ...]) -> torch.Tensor:
+def neighbour_max(x: np.ndarray, offsets: tuple[int, ...]) -> np.ndarray:
     """``out[..., k] = max_{o ∈ offsets} x[..., k - o]`` over the last axis (0 outside it)."""
-    out = torch.zeros_like(x)
+    out = np.zeros_like(x)
     n = x.shape[-1]
     for o in offsets:
         if 0 < o < n:
-            out[..., o:] = torch.maximum(out[..., o:], x[..., :-o])
+            np.maximum(out[..., o:], x[..., :-o], out=out[..., o:])
         elif -n < o < 0:
-            out[..., :o] = torch.maximum(out[..., :o], x[..., -o:])
+            np.maximum(out[..., :o], x[..., -o:], out=out[..., :o])
     return out
 
 
-class NMFTranscriber(nn.Module):
-    """Piano transcription by supervised NMF with a fixed template dictionary.
+def _single_threaded_blas() -> Any:
+    """A context that keeps the BLAS library to one thread: the updates' blocks run on threads
+    of their own (BLAS threads on top of them only wait for each other: 2 BLAS threads were
+    ~1.4x slower than 1 on the loaded 2-core machine, ``benchmarks/results/nmf_speed.md``), and
+    a block's GEMMs, hence the gains, do not depend on the number of threads."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with the dependencies (librosa, scikit-learn)
+        return nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+class NMFTranscriber(CpuModel):
+    """Piano transcription by supervised NMF with a fixed template dictionary (numpy).
+
+    ``model(features[B, T, bins])`` returns ``{"onset", "frame", "velocity"}`` ``[B, T, n_keys]``:
+    numpy arrays for an array, tensors (on the features' device) for a torch tensor — so the
+    torch pipeline runs it behind the torch frontend like a network (it computes on the CPU:
+    ``.to``, ``.eval`` return the model), and the numpy pipeline behind the numpy frontend.
 
     Args:
         W: dictionary ``[bins, n_groups * n_keys + extra]`` (see the module docstring);
@@ -158,13 +227,14 @@ class NMFTranscriber(nn.Module):
         sparsity: L1 penalty on ``H`` (units of the L1-normalised magnitude).
         onset_suppression: weight of the neighbouring keys' rises subtracted from a key's
             rise in the onset activation (0 = off).
+        threads: threads the blocks of frames run on (default: the usable CPU cores).
     """
 
     outputs = ("onset", "frame", "velocity")
 
     def __init__(
         self,
-        W: np.ndarray | torch.Tensor,
+        W: Any,
         *,
         n_groups: int = 1,
         reference: float = 1.0,
@@ -176,19 +246,21 @@ class NMFTranscriber(nn.Module):
         sparsity: float = 0.0,
         onset_suppression: float = 0.0,
         n_keys: int = PIANO_KEYS,
+        threads: int | None = None,
     ) -> None:
-        super().__init__()
-        W = torch.as_tensor(np.asarray(W, dtype=np.float32))
+        W = np.array(W, dtype=np.float32)
         if W.ndim != 2 or W.shape[1] < n_groups * n_keys or n_groups < 1:
             raise ValueError(f"W must be [bins, >= {n_groups} x {n_keys}] templates, got {tuple(W.shape)}")
-        if not bool(torch.isfinite(W).all()) or bool((W < 0).any()):
+        if not bool(np.isfinite(W).all()) or bool((W < 0).any()):
             raise ValueError("W must be finite and non-negative")
         if n_iter < 1 or log_gain <= 0 or reference <= 0 or range_db <= 0 or velocity_range_db <= 0:
             raise ValueError("n_iter >= 1 and positive log_gain, reference and dB ranges are required")
         if sparsity < 0 or onset_suppression < 0:
             raise ValueError("sparsity and onset_suppression must be >= 0")
-        W = W / W.sum(dim=0, keepdim=True).clamp_min(EPS)
-        self.register_buffer("W", torch.where(W > TINY, W, torch.zeros_like(W)))
+        if threads is not None and threads < 1:
+            raise ValueError("threads must be >= 1")
+        W = W / np.maximum(W.sum(axis=0, keepdims=True), np.float32(EPS))
+        self.W = np.where(W > TINY, W, np.float32(0.0))
         self.n_groups = int(n_groups)
         self.n_keys = int(n_keys)
         self.reference = float(reference)
@@ -199,53 +271,92 @@ class NMFTranscriber(nn.Module):
         self.beta = float(beta)
         self.sparsity = float(sparsity)
         self.onset_suppression = float(onset_suppression)
+        self.threads = threads
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def n_bins(self) -> int:
         return int(self.W.shape[0])
 
-    def linear(self, features: torch.Tensor) -> torch.Tensor:
+    def linear(self, features: np.ndarray) -> np.ndarray:
         """Features ``log1p(log_gain · |X|)`` → linear magnitude ``|X|`` (the frontends'
-        :func:`~transcribe_cli.frontends.base.linear` with the frontend's ``log_gain``)."""
-        return linear(features.float(), self.log_gain)
+        :func:`~transcribe_cli.frontends.arrays.linear` with the frontend's ``log_gain``)."""
+        return linear(features, self.log_gain)
 
-    def gains(self, V: torch.Tensor) -> torch.Tensor:
-        """Solve ``V ≈ H Wᵀ`` for ``H ≥ 0``: ``V`` ``[..., T, bins]`` → ``H`` ``[..., T, templates]``."""
-        W = self.W.to(V.dtype)
-        frames = V.reshape(-1, V.shape[-1])  # one [frames, bins] matrix: plain GEMMs, no batched ones
+    def gains(self, V: np.ndarray) -> np.ndarray:
+        """Solve ``V ≈ H Wᵀ`` for ``H ≥ 0``: ``V`` ``[..., T, bins]`` → ``H`` ``[..., T, templates]``,
+        :data:`BLOCK_FRAMES` frames at a time, on :attr:`threads` threads."""
+        W = self.W if V.dtype == np.float32 else self.W.astype(V.dtype)
+        frames = np.ascontiguousarray(V.reshape(-1, V.shape[-1]))  # one [frames, bins] matrix
         H = initial_h(frames, W.shape[1])
-        for _ in range(self.n_iter):
-            H = update_h(frames, W, H, self.beta, self.sparsity)
+        starts = range(0, frames.shape[0], BLOCK_FRAMES)
+
+        def solve(start: int) -> None:
+            block = slice(start, start + BLOCK_FRAMES)
+            V_block, H_block = frames[block], H[block]
+            work = _Workspace(V_block.shape[0], V_block.shape[1], W.shape[1], H.dtype)
+            for _ in range(self.n_iter):
+                update_h(V_block, W, H_block, self.beta, self.sparsity, out=H_block, work=work)
+
+        with _single_threaded_blas():  # the same GEMMs, so the same gains, for any thread count
+            if min(self._thread_count(), len(starts)) > 1:
+                list(self._executor().map(solve, starts))
+            else:
+                for start in starts:
+                    solve(start)
         return H.reshape(*V.shape[:-1], W.shape[1])
 
-    def key_gains(self, H: torch.Tensor) -> torch.Tensor:
+    def _thread_count(self) -> int:
+        if self.threads is None:
+            from ..workers import usable_cores
+
+            self.threads = usable_cores()
+        return self.threads
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._thread_count(), thread_name_prefix="nmf")
+        return self._pool
+
+    def key_gains(self, H: np.ndarray) -> np.ndarray:
         """Template gains ``[..., T, templates]`` → key gains ``[..., T, n_keys]`` (sum over groups)."""
         grouped = H[..., : self.n_groups * self.n_keys]
-        return grouped.unflatten(-1, (self.n_groups, self.n_keys)).sum(dim=-2)
+        return grouped.reshape(*H.shape[:-1], self.n_groups, self.n_keys).sum(axis=-2)
 
-    def activations(self, G: torch.Tensor) -> dict[str, torch.Tensor]:
+    def activations(self, G: np.ndarray) -> dict[str, np.ndarray]:
         """Key gains ``[..., T, n_keys]`` → ``{"onset", "frame", "velocity"}`` in [0, 1]."""
-        previous = torch.nn.functional.pad(G, (0, 0, 1, 0))[..., :-1, :]
-        rise = (G - previous).clamp_min(0.0)
+        previous = np.zeros_like(G)
+        previous[..., 1:, :] = G[..., :-1, :]
+        rise = np.maximum(G - previous, 0.0)
         if self.onset_suppression > 0:
-            rise = (rise - self.onset_suppression * neighbour_max(rise, SUPPRESSING_OFFSETS)).clamp_min(0.0)
+            rise = np.maximum(rise - self.onset_suppression * neighbour_max(rise, SUPPRESSING_OFFSETS), 0.0)
         return {
             "onset": db_level(rise, self.reference, self.range_db),
             "frame": db_level(G, self.reference, self.range_db),
             "velocity": db_level(G, self.reference, self.velocity_range_db),
         }
 
-    def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``features[B, T, bins]`` → activations ``[B, T, n_keys]`` (see the module docstring)."""
+    def __call__(self, features: Any) -> dict[str, Any]:
+        """``features[B, T, bins]`` → activations ``[B, T, n_keys]`` (see the module docstring);
+        a torch tensor in gives tensors out, on its device."""
+        if isinstance(features, np.ndarray):
+            return self.forward(features)
+        import torch  # features are a tensor: torch is loaded already
+
+        values = self.forward(features.detach().to("cpu", torch.float32).numpy())
+        return {key: torch.from_numpy(value).to(features.device) for key, value in values.items()}
+
+    def forward(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`__call__` on a numpy array."""
         if features.shape[-1] != self.n_bins:
             raise ValueError(f"expected {self.n_bins} feature bins, got {features.shape[-1]}")
         return self.activations(self.key_gains(self.gains(self.linear(features))))
 
-    def extra_repr(self) -> str:
+    def __repr__(self) -> str:
         return (
-            f"bins={self.n_bins}, templates={self.W.shape[1]}, n_groups={self.n_groups}, "
+            f"NMFTranscriber(bins={self.n_bins}, templates={self.W.shape[1]}, n_groups={self.n_groups}, "
             f"beta={self.beta:g}, n_iter={self.n_iter}, sparsity={self.sparsity:g}, "
-            f"onset_suppression={self.onset_suppression:g}"
+            f"onset_suppression={self.onset_suppression:g})"
         )
 
 

@@ -31,6 +31,7 @@ from types import ModuleType
 from typing import Any
 
 from transcribe_cli.errors import OptionError, TranscribeError
+from transcribe_cli.inference import CpuModel
 
 META_KEY = "transcribe_cli"  # metadata_props entry holding the JSON metadata object
 #: how to install each package: onnxruntime is a dependency of transcribe-cli (missing only when
@@ -98,7 +99,7 @@ def session_metadata(session: Any, where: str) -> dict[str, Any]:
     return meta
 
 
-class OnnxAudioModel:
+class OnnxAudioModel(CpuModel):
     """A format-2 ONNX graph (audio → activations) as an *audio model* of
     :func:`transcribe_cli.inference.window_activations`: ``model(chunks[B, samples]) ->
     {key: ndarray[B, T, 88]}`` (``[B, T, 1]`` for the pedal), numpy in and out; the framing
@@ -130,19 +131,12 @@ class OnnxAudioModel:
                                   "export it with: transcribe export RUN --onnx --with-frontend") from None
         self.input_name = session.get_inputs()[0].name
         self.outputs = tuple(output.name for output in session.get_outputs())
-        self.device = "cpu"
 
     def __call__(self, chunks: Any) -> dict[str, Any]:
         import numpy as np
 
         array = np.ascontiguousarray(chunks, dtype=np.float32)
         return run_session(self, array, "audio")
-
-    def to(self, device: Any) -> OnnxAudioModel:
-        return self
-
-    def eval(self) -> OnnxAudioModel:
-        return self
 
     def __repr__(self) -> str:
         return f"OnnxAudioModel({str(self.path)!r})"
