@@ -51,7 +51,7 @@ from torch import nn
 
 from transcribe_cli.errors import OptionError
 
-from .layers import PitchwiseLSTM, choice
+from .layers import PitchwiseLSTM, choice, inference_path
 from ..specs import NOTE_ACTIVATIONS
 from .neural import N_KEYS, TranscriptionNet
 
@@ -63,6 +63,10 @@ HARMONICS = tuple(range(2, 10))
 #: dilations of the HD-Conv: 48, 76, 96, 111, 124, 135, 144, 152 bins
 HARMONIC_DILATIONS = tuple(round(BINS_PER_OCTAVE * math.log2(h)) for h in HARMONICS)
 FRONT_CHANNELS = 16
+#: frames per slice of the inference path's bin-resolution stage (HD-Conv -> octave conv ->
+#: key pooling, each pointwise in time): the only maps at 352 bins and ``channels`` channels,
+#: held for ``TIME_CHUNK`` frames instead of the whole window (:meth:`Trunk.key_maps`)
+TIME_CHUNK = 64
 
 PRESETS: dict[str, dict[str, object]] = {
     "sp": {"channels": 128, "split": True},
@@ -77,7 +81,8 @@ def conv_block(c_in: int, c_out: int, kernel: tuple[int, int], dilation: tuple[i
     """conv ('same' padding) -> ReLU -> instance norm, the reference's block order."""
     padding = tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel, padding=padding, dilation=dilation), nn.ReLU(), nn.InstanceNorm2d(c_out)
+        nn.Conv2d(c_in, c_out, kernel, padding=padding, dilation=dilation), nn.ReLU(inplace=True),
+        nn.InstanceNorm2d(c_out),
     )
 
 
@@ -150,10 +155,25 @@ class Trunk(nn.Module):
         self.temporal = nn.Sequential(*(conv_block(channels, channels, (5, 1)) for _ in range(3)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.harmonic(self.front(x))
-        x = torch.relu(self.octave(x))
-        x = self.octave_norm(pool_keys(x))
+        x = self.front(x)
+        x = self.key_maps(x) if inference_path() else self.bin_stage(x)
+        x = self.octave_norm(x)
         return self.temporal(self.key_octave(x))
+
+    def bin_stage(self, x: torch.Tensor) -> torch.Tensor:
+        """HD-Conv -> octave convolution -> ReLU -> key pooling, before the octave norm:
+        ``[B, c, T, 352] -> [B, channels, T, 88]``. Every step is pointwise in time."""
+        return pool_keys(torch.relu(self.octave(self.harmonic(x))))
+
+    def key_maps(self, x: torch.Tensor, time_chunk: int = TIME_CHUNK) -> torch.Tensor:
+        """:meth:`bin_stage` ``time_chunk`` frames at a time (exact: each step is pointwise in
+        time), so the ``channels x 352`` maps — and the HD-Conv's ``17 x 16``-channel stack
+        of shifted copies, 515 MB for one 1,344-frame window — exist for a slice only."""
+        batch, _, frames, _ = x.shape
+        out = x.new_empty(batch, self.octave.out_channels, frames, N_KEYS)
+        for start in range(0, frames, time_chunk):
+            out[:, :, start : start + time_chunk] = self.bin_stage(x[:, :, start : start + time_chunk])
+        return out
 
 
 class SubNet(nn.Module):
