@@ -14,13 +14,6 @@ from torch import nn
 from transcribe_cli.errors import OptionError
 
 
-def inference_path() -> bool:
-    """Whether a layer's lean inference form applies (work in slices, e.g.
-    :class:`PitchwiseLSTM`'s chunks of keys): no gradients, and not tracing or exporting (an
-    exported graph has no Python loops over shapes)."""
-    return not (torch.is_grad_enabled() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export())
-
-
 class BiLSTM(nn.Module):
     """Bidirectional LSTM over time: ``[N, T, input_size] -> [N, T, 2 * hidden]``."""
 
@@ -41,10 +34,10 @@ class PitchwiseLSTM(nn.Module):
     then a linear layer to one logit: ``[B, C, T, K] -> [B, T, K]``.
 
     The keys are folded into the batch (``[B * K, T, C]``), so the LSTM never mixes keys:
-    the head is pitch-invariant by construction. Without gradients (and not tracing or
-    exporting) the keys run ``key_chunk`` at a time: the LSTM's input copy, gate
-    projections and outputs (~130 MB for 88 keys x 1,344 frames at C = 64) exist for a
-    chunk of keys only; each key's result is the same.
+    the head is pitch-invariant by construction. Without gradients the keys run
+    ``key_chunk`` at a time: the LSTM's input copy, gate projections and outputs (~130 MB
+    for 88 keys x 1,344 frames at C = 64) exist for a chunk of keys only; each key's result
+    is the same (the key count is fixed, so this also holds in an exported graph).
     """
 
     def __init__(self, channels: int, hidden: int, key_chunk: int = 22):
@@ -54,13 +47,11 @@ class PitchwiseLSTM(nn.Module):
         self.key_chunk = key_chunk
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, channels, frames, keys = x.shape
-        if not inference_path():
+        keys = x.shape[-1]
+        if torch.is_grad_enabled() or keys <= self.key_chunk:
             return self.keys_logits(x)
-        out = x.new_empty(batch, frames, keys)
-        for start in range(0, keys, self.key_chunk):
-            out[:, :, start : start + self.key_chunk] = self.keys_logits(x[..., start : start + self.key_chunk])
-        return out
+        return torch.cat([self.keys_logits(x[..., start : start + self.key_chunk])
+                          for start in range(0, keys, self.key_chunk)], dim=-1)
 
     def keys_logits(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, T, K] -> [B, T, K]``, all ``K`` keys in one LSTM batch."""
