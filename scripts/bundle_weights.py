@@ -6,7 +6,7 @@ without torch.
 
     python scripts/bundle_weights.py runs/piano-synth/best.pt src/transcribe_cli/data/piano_synth.pt
 
-``--no-onnx`` writes the .pt only (a model left on torch, such as ``hppnet``: see
+``--no-onnx`` writes the .pt only (a model left on torch: see
 ``benchmarks/results/memory.md``). A model's spec names its graph in
 ``WeightsSource.onnx``; a test keeps the graph's ``source_sha256`` equal to the .pt's digest,
 so bundling new weights without the graph fails the tests.

@@ -1,8 +1,10 @@
-"""``--runtime``: the bundled piano graph on onnxruntime (no torch), and when torch runs instead.
+"""``--runtime``: the bundled piano and hppnet graphs on onnxruntime (no torch), and when
+torch runs instead.
 
 The bundled ``data/piano_synth.onnx`` is the bundled ``data/piano_synth.pt`` (its
-``source_sha256``) exported with its frontend (``scripts/bundle_weights.py``): retraining
-the weights without exporting them again fails here.
+``source_sha256``) exported with its frontend (``scripts/bundle_weights.py``), and
+``data/hppnet_tiny_synth.onnx`` is ``data/hppnet_tiny_synth.pt``'s: retraining the weights
+without exporting them again fails here.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import pytest
 from conftest import ROOT, cli_torch_modules
 
 from transcribe_cli.errors import TranscribeError
-from transcribe_cli.models import PIANO_DECODER_OPTIONS, PIANO_ONNX, PIANO_WEIGHTS
+from transcribe_cli.models import (HPPNET_DECODER_OPTIONS, HPPNET_ONNX, HPPNET_WEIGHTS, PIANO_DECODER_OPTIONS,
+                                   PIANO_ONNX, PIANO_WEIGHTS)
 from transcribe_cli.weights.hub import bundled_path, file_digest
 
 ort = pytest.importorskip("onnxruntime")
@@ -22,10 +25,10 @@ ort = pytest.importorskip("onnxruntime")
 EXAMPLE = ROOT / "examples" / "pop909_003.flac"
 
 
-def _graph_meta() -> dict:
+def _graph_meta(location: str = PIANO_ONNX) -> dict:
     from transcribe_cli.models.onnx_runtime import open_session, session_metadata
 
-    path = bundled_path(PIANO_ONNX)
+    path = bundled_path(location)
     return session_metadata(open_session(ort, path, 1), str(path))
 
 
@@ -39,6 +42,16 @@ def test_bundled_graph_is_the_bundled_weights():
     assert meta["context_frames"] == 72 and meta["audio_normalization"] == "loudness"
     assert meta["frontend"]["name"] == "cqt" and meta["frontend"]["options"] == {"log_gain": 1000.0}
     assert meta["outputs"] == ["onset", "frame", "offset", "velocity", "pedal"]
+
+
+def test_bundled_hppnet_graph_is_the_bundled_weights():
+    meta = _graph_meta(HPPNET_ONNX)
+    assert meta["source_sha256"] == file_digest(bundled_path(HPPNET_WEIGHTS)), (
+        "data/hppnet_tiny_synth.onnx is not the export of data/hppnet_tiny_synth.pt: export it again "
+        "(onnx_export.export_and_check(..., with_frontend=True))")
+    assert meta["format"] == 2 and meta["input"] == "audio" and meta["model"] == "hppnet"
+    assert meta["decoder_options"] == HPPNET_DECODER_OPTIONS
+    assert meta["outputs"] == ["onset", "frame", "offset", "velocity"]
 
 
 def test_package_data_ships_the_graph():
@@ -72,6 +85,17 @@ def test_onnx_activations_equal_torch_on_the_example(example_audio):
     assert _rounded(streamed.notes) == _rounded(torch_run.transcribe_path(EXAMPLE)[0].notes)
 
 
+@pytest.mark.slow
+def test_hppnet_onnx_notes_equal_torch_on_the_example():
+    """hppnet's graph differs from torch by up to 2e-3 on some activations
+    (``onnx_export.MODEL_TOLERANCE``), never enough to change a note."""
+    from transcribe_cli.pipeline import Transcriber
+
+    onnx_run = Transcriber("hppnet", runtime="onnx", threads=1)
+    torch_run = Transcriber("hppnet", runtime="torch", threads=1)
+    assert _rounded(onnx_run.transcribe_path(EXAMPLE)[0].notes) == _rounded(torch_run.transcribe_path(EXAMPLE)[0].notes)
+
+
 def _rounded(notes):
     """The notes with times to 0.1 ms (a refined onset moves by ~1e-8 s between the runtimes)."""
     return [(n.pitch, round(n.onset, 4), round(n.offset, 4), n.velocity) for n in notes]
@@ -83,7 +107,8 @@ def test_auto_picks_onnx_for_piano_and_torch_where_the_graph_does_not_fit():
     assert Transcriber("piano", device="cpu").runtime == "onnx"
     # another frontend setting: the graph's is fixed, so torch runs it
     assert Transcriber("piano", device="cpu", options=["log_gain=20"]).runtime == "torch"
-    assert Transcriber("hppnet", device="cpu").runtime == "torch"  # no graph bundled (slower on onnxruntime)
+    assert Transcriber("hppnet", device="cpu").runtime == "onnx"
+    assert Transcriber("hppnet", device="cpu", runtime="torch").runtime == "torch"
 
 
 def test_other_weights_than_the_graphs_run_on_torch(tmp_path):
@@ -100,7 +125,7 @@ def test_other_weights_than_the_graphs_run_on_torch(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "expected"), [
-    (["--model", "hppnet", "--runtime", "onnx"], "--runtime onnx: model 'hppnet' has no ONNX graph"),
+    (["--model", "nmf", "--runtime", "onnx"], "--runtime onnx: model 'nmf' has no ONNX graph"),
     (["--model", "piano", "--runtime", "onnx", "-O", "log_gain=20"], "frontend options differ"),
     (["--model", "piano", "--runtime", "fast"], "unknown runtime 'fast'"),
 ])

@@ -30,7 +30,8 @@ inference needs without torch or the checkpoint::
      "transcribe_cli": VERSION, "source_sha256": SHA256 of the checkpoint, "opset": 17}
 
 Nothing is written unless the graph passes ``onnx.checker`` and onnxruntime reproduces
-torch (``rtol = atol = 1e-4``): format 1 on random features of three lengths (up to one
+torch (``rtol = atol = 1e-4``; a model listed in :data:`MODEL_TOLERANCE` up to its own
+tolerance, provided its default decoder finds the same notes in both): format 1 on random features of three lengths (up to one
 inference window) and two batch sizes; format 2 on random audio of three lengths and two
 batch sizes, one inference chunk of synthetic piano tones and, given ``check_audio``, one of
 a real recording. Instance norms are exported as explicit reductions, one axis at
@@ -62,6 +63,19 @@ INPUT_NAME = "features"
 AUDIO_INPUT = "audio"
 DEFAULT_OPSET = 17
 TOLERANCE = 1e-4  # rtol and atol of the onnxruntime vs torch check (probabilities)
+#: models whose graphs may differ from torch by more than :data:`TOLERANCE` (up to the value
+#: here), and only where the notes decoded from them are the same. ``hppnet``: its instance
+#: norms over whole windows and BiLSTM recurrences over 1,344 frames amplify float32 summation
+#: order (onnxruntime's kernels vs oneDNN's) to 1.9e-3 on the check's synthetic piano tones,
+#: while random audio and the example recording stay within 2e-5; the decoded notes of every
+#: check input (the tones included), of ``examples/pop909_003.flac`` and of its 60-s loop are
+#: identical (``benchmarks/results/memory.md``). A difference that changed a note would still
+#: fail the export.
+MODEL_TOLERANCE: dict[str, float] = {"hppnet": 3e-3}
+#: "the same notes" (:func:`_notes_check`): same count, pitches and velocities, onsets and
+#: offsets within this many seconds (0.1 ms: the CSV's resolution; sub-frame onset refinement
+#: moves ~1e-7 s with the activations, a frame is 20 ms)
+NOTE_TIME_TOLERANCE = 1e-4
 # (batch, frames) of the check inputs: two lengths and batch sizes, neither the traced one;
 # then one window of the length inference uses (DEFAULT_WINDOW_SECONDS of frames)
 CHECK_SHAPES = ((2, 37), (1, 101))
@@ -256,9 +270,12 @@ def _audio_inputs(frontend: Any, chunk_samples: int, normalization: str | None,
 
 
 def _check(reference: Any, model_bytes: bytes, inputs: list[tuple[str, Any]], keys: tuple[str, ...],
-           name: str, input_name: str) -> float:
+           name: str, input_name: str, tolerance: float = TOLERANCE,
+           same_notes: Any = None) -> float:
     """Largest |onnxruntime - torch| over ``inputs`` (``reference(x) -> {key: Tensor}`` is the
-    torch computation); raises when beyond :data:`TOLERANCE`."""
+    torch computation); raises when beyond ``tolerance``, or beyond :data:`TOLERANCE` on an
+    input where ``same_notes(torch_outputs, onnx_outputs)`` (dicts of ``[B, T, 88]`` arrays)
+    is false."""
     import torch
 
     from transcribe_cli.models.onnx_runtime import open_session
@@ -274,6 +291,7 @@ def _check(reference: Any, model_bytes: bytes, inputs: list[tuple[str, Any]], ke
         except Exception as exc:
             raise TranscribeError(f"exported model {name!r} fails in onnxruntime on {label}: "
                                   f"{first_line(exc)}") from None
+        strict = True
         for key, result in zip(keys, got):
             wanted = expected[key].numpy()
             if result.shape != wanted.shape:
@@ -281,11 +299,40 @@ def _check(reference: Any, model_bytes: bytes, inputs: list[tuple[str, Any]], ke
                                       f"{label}, torch {wanted.shape}",
                                       "the network's time axis does not export dynamically")
             worst = max(worst, float(np.max(np.abs(result - wanted))) if result.size else 0.0)
-            if not np.allclose(result, wanted, rtol=TOLERANCE, atol=TOLERANCE):
+            if not np.allclose(result, wanted, rtol=tolerance, atol=tolerance):
                 raise TranscribeError(f"exported model {name!r} disagrees with torch on {key} ({label}: "
-                                      f"max abs difference {worst:.2e} > {TOLERANCE:g})",
+                                      f"max abs difference {worst:.2e} > {tolerance:g})",
                                       "nothing was written; try another --opset")
+            strict = strict and np.allclose(result, wanted, rtol=TOLERANCE, atol=TOLERANCE)
+        if not strict and not (same_notes is not None and same_notes(
+                {key: expected[key].numpy() for key in keys}, dict(zip(keys, got)))):
+            raise TranscribeError(f"exported model {name!r} disagrees with torch on {label}: max abs difference "
+                                  f"{worst:.2e} > {TOLERANCE:g}, and the notes decoded differ",
+                                  "nothing was written; try another --opset")
     return worst
+
+
+def _notes_check(spec: Any, registry: Registry, frame_rate: float) -> Any:
+    """``same_notes(a, b)`` of :func:`_check`: whether ``spec``'s default decoder, with its
+    tuned options, finds the same notes (to :data:`NOTE_TIME_TOLERANCE`) in the activations
+    ``a`` and ``b`` (each item of the batch)."""
+    from transcribe_cli.options import effective_options
+
+    decoder_spec = registry.decoder(spec.decoder)
+    decode = decoder_spec.factory()
+    options = effective_options(spec, decoder_spec).decoder
+
+    def same(x: Any, y: Any) -> bool:
+        return (len(x) == len(y) and all(
+            (m.pitch, m.velocity) == (n.pitch, n.velocity) and abs(m.onset - n.onset) <= NOTE_TIME_TOLERANCE
+            and abs(m.offset - n.offset) <= NOTE_TIME_TOLERANCE for m, n in zip(sorted(x), sorted(y))))
+
+    def same_notes(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
+        batch = next(iter(a.values())).shape[0]
+        return all(same(decode({k: v[i] for k, v in a.items()}, frame_rate, **options),
+                        decode({k: v[i] for k, v in b.items()}, frame_rate, **options)) for i in range(batch))
+
+    return same_notes
 
 
 def export_and_check(checkpoint: str | Path, out: str | Path, *, registry: Registry | None = None,
@@ -326,14 +373,19 @@ def export_and_check(checkpoint: str | Path, out: str | Path, *, registry: Regis
         raise TranscribeError(f"exported model {name!r} is not valid ONNX: {first_line(exc)}") from None
     data = model.SerializeToString()
     window_frames = round(DEFAULT_WINDOW_SECONDS * frontend.sample_rate / frontend.hop_length)
+    tolerance = max(MODEL_TOLERANCE.get(name, TOLERANCE), TOLERANCE)
+    same_notes = (_notes_check(spec, registry, frontend.frame_rate)
+                  if tolerance > TOLERANCE else None)
     if module is None:
-        worst = _check(network, data, _feature_inputs(frontend.n_bins, window_frames), outputs, name, INPUT_NAME)
+        worst = _check(network, data, _feature_inputs(frontend.n_bins, window_frames), outputs, name, INPUT_NAME,
+                       tolerance, same_notes)
     else:
         margin = frontend_margin_frames(module) + metadata["context_frames"]
         chunk_samples = (window_frames + 2 * margin - 1) * frontend.hop_length + 1
         inputs = _audio_inputs(module, chunk_samples, spec.audio_normalization,
                                Path(check_audio) if check_audio is not None else None)
-        worst = _check(lambda audio: network(module(audio)), data, inputs, outputs, name, AUDIO_INPUT)
+        worst = _check(lambda audio: network(module(audio)), data, inputs, outputs, name, AUDIO_INPUT,
+                       tolerance, same_notes)
     with atomic_write(out, "wb") as f:
         f.write(data)
     return OnnxExport(out, len(data), worst, name)

@@ -63,6 +63,10 @@ HARMONICS = tuple(range(2, 10))
 #: dilations of the HD-Conv: 48, 76, 96, 111, 124, 135, 144, 152 bins
 HARMONIC_DILATIONS = tuple(round(BINS_PER_OCTAVE * math.log2(h)) for h in HARMONICS)
 FRONT_CHANNELS = 16
+#: frames per slice of the inference path's bin-resolution stage (HD-Conv -> octave conv ->
+#: key pooling, each pointwise in time): the only maps at 352 bins and ``channels`` channels,
+#: held for ``TIME_CHUNK`` frames instead of the whole window (:meth:`Trunk.key_maps`)
+TIME_CHUNK = 64
 
 PRESETS: dict[str, dict[str, object]] = {
     "sp": {"channels": 128, "split": True},
@@ -77,7 +81,8 @@ def conv_block(c_in: int, c_out: int, kernel: tuple[int, int], dilation: tuple[i
     """conv ('same' padding) -> ReLU -> instance norm, the reference's block order."""
     padding = tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel, padding=padding, dilation=dilation), nn.ReLU(), nn.InstanceNorm2d(c_out)
+        nn.Conv2d(c_in, c_out, kernel, padding=padding, dilation=dilation), nn.ReLU(inplace=True),
+        nn.InstanceNorm2d(c_out),
     )
 
 
@@ -111,27 +116,35 @@ class HarmonicDilatedConv(nn.Module):
 
     def one_conv(self, x: torch.Tensor) -> torch.Tensor:
         """The same pre-ReLU sum as one 1x1 convolution over shifted copies of ``x``."""
-        reach = max(self.dilations)
-        padded = F.pad(x, (reach, reach))
+        return shifted_conv(x, *self.stacked_weights(), list(self.dilations))
 
-        def shifted(offset: int) -> torch.Tensor:  # x[..., f + offset], zero outside
-            stop = offset - reach
-            return padded[..., reach + offset : stop if stop < 0 else None]
-
-        inputs, weights = [x], [sum(conv.weight[..., 1] for conv in self.convs)]  # centre taps: [c_out, c_in, 1]
-        for conv, d in zip(self.convs, self.dilations):
-            inputs += [shifted(-d), shifted(d)]
+    def stacked_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The weight ``[c_out, (2H + 1) c_in, 1, 1]`` and bias of :func:`shifted_conv` (the
+        centre taps and the biases summed)."""
+        weights = [sum(conv.weight[..., 1] for conv in self.convs)]  # centre taps: [c_out, c_in, 1]
+        for conv in self.convs:
             weights += [conv.weight[..., 0], conv.weight[..., 2]]
-        weight = torch.cat(weights, dim=1).unsqueeze(-1)  # [c_out, (2H + 1) c_in, 1, 1]
-        bias = sum(conv.bias for conv in self.convs)
-        return F.conv2d(torch.cat(inputs, dim=1), weight, bias)
+        return torch.cat(weights, dim=1).unsqueeze(-1), sum(conv.bias for conv in self.convs)
 
 
-def pool_keys(x: torch.Tensor) -> torch.Tensor:
+def shifted_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, dilations: list[int]) -> torch.Tensor:
+    """The HD-Conv's pre-ReLU sum: a 1x1 convolution over ``x`` and its copies shifted by
+    ``-d`` and ``+d`` bins for each dilation ``d`` (zero beyond the edges)."""
+    reach = max(dilations)
+    width = x.shape[-1]
+    padded = F.pad(x, [reach, reach])
+    inputs = [x]
+    for d in dilations:  # x[..., f - d] and x[..., f + d]
+        inputs.append(padded[..., reach - d : reach - d + width])
+        inputs.append(padded[..., reach + d : reach + d + width])
+    return F.conv2d(torch.cat(inputs, dim=1), weight, bias)
+
+
+def pool_keys(x: torch.Tensor, bins_per_key: int = BINS_PER_KEY, keys: int = N_KEYS) -> torch.Tensor:
     """Max-pool the 352 CQT bins to 88 keys, ``[..., 352] -> [..., 88]``: key k takes bins
     4k-2 … 4k+1, centred on its own bin 4k (the pooling pads 2 bins each side, so there are
     89 windows; the last, above C8, is dropped)."""
-    return F.max_pool2d(x, (1, BINS_PER_KEY), padding=(0, BINS_PER_KEY // 2))[..., :N_KEYS]
+    return F.max_pool2d(x, [1, bins_per_key], padding=[0, bins_per_key // 2])[..., :keys]
 
 
 class Trunk(nn.Module):
@@ -150,10 +163,38 @@ class Trunk(nn.Module):
         self.temporal = nn.Sequential(*(conv_block(channels, channels, (5, 1)) for _ in range(3)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.harmonic(self.front(x))
-        x = torch.relu(self.octave(x))
-        x = self.octave_norm(pool_keys(x))
+        x = self.front(x)
+        x = self.bin_stage(x) if torch.is_grad_enabled() else self.key_maps(x)
+        x = self.octave_norm(x)
         return self.temporal(self.key_octave(x))
+
+    def bin_stage(self, x: torch.Tensor) -> torch.Tensor:
+        """HD-Conv -> ReLU -> octave convolution -> ReLU -> key pooling (before the octave
+        norm): ``[B, c, T, 352] -> [B, channels, T, 88]``. Every step is pointwise in time."""
+        return pool_keys(torch.relu(self.octave(self.harmonic(x))))
+
+    def key_maps(self, x: torch.Tensor, time_chunk: int = TIME_CHUNK) -> torch.Tensor:
+        """:meth:`bin_stage` without gradients, ``time_chunk`` frames at a time
+        (:func:`sliced_bin_stage`): the same function, with the ``channels x 352``-bin maps
+        and the HD-Conv's stack of ``2 H + 1`` shifted copies held for one slice (515 MB of
+        stack for one 1,344-frame window at once). Exports to ONNX as a ``Loop``."""
+        weight, bias = self.harmonic.stacked_weights()
+        return sliced_bin_stage(x, weight, bias, list(self.harmonic.dilations), self.octave.weight,
+                                self.octave.bias, time_chunk)
+
+
+@torch.jit.script_if_tracing
+def sliced_bin_stage(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, dilations: list[int],
+                     octave_weight: torch.Tensor, octave_bias: torch.Tensor, time_chunk: int,
+                     octave: int = BINS_PER_OCTAVE) -> torch.Tensor:
+    """:meth:`Trunk.bin_stage` (HD-Conv as :func:`shifted_conv`) over slices of ``time_chunk``
+    frames, concatenated (scripted when traced, so the loop follows the input's length)."""
+    parts: list[torch.Tensor] = []
+    for start in range(0, x.shape[2], time_chunk):
+        y = torch.relu(shifted_conv(x[:, :, start : start + time_chunk], weight, bias, dilations))
+        y = torch.relu(F.conv2d(y, octave_weight, octave_bias, padding=[0, octave], dilation=[1, octave]))
+        parts.append(pool_keys(y))
+    return torch.cat(parts, dim=2)
 
 
 class SubNet(nn.Module):

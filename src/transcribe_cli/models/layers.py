@@ -34,15 +34,27 @@ class PitchwiseLSTM(nn.Module):
     then a linear layer to one logit: ``[B, C, T, K] -> [B, T, K]``.
 
     The keys are folded into the batch (``[B * K, T, C]``), so the LSTM never mixes keys:
-    the head is pitch-invariant by construction.
+    the head is pitch-invariant by construction. Without gradients the keys run
+    ``key_chunk`` at a time: the LSTM's input copy, gate projections and outputs (~130 MB
+    for 88 keys x 1,344 frames at C = 64) exist for a chunk of keys only; each key's result
+    is the same (the key count is fixed, so this also holds in an exported graph).
     """
 
-    def __init__(self, channels: int, hidden: int):
+    def __init__(self, channels: int, hidden: int, key_chunk: int = 22):
         super().__init__()
         self.lstm = BiLSTM(channels, hidden)
         self.linear = nn.Linear(self.lstm.output_size, 1)
+        self.key_chunk = key_chunk
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        keys = x.shape[-1]
+        if torch.is_grad_enabled() or keys <= self.key_chunk:
+            return self.keys_logits(x)
+        return torch.cat([self.keys_logits(x[..., start : start + self.key_chunk])
+                          for start in range(0, keys, self.key_chunk)], dim=-1)
+
+    def keys_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, T, K] -> [B, T, K]``, all ``K`` keys in one LSTM batch."""
         batch, channels, frames, keys = x.shape
         x = x.permute(0, 3, 2, 1).reshape(batch * keys, frames, channels)
         x = self.linear(self.lstm(x))  # [B * K, T, 1]
