@@ -12,7 +12,7 @@ alone for a model written in numpy (``nmf``).
   the graph was exported from the very weights file in use (its ``source_sha256``), for the
   same model, with the frontend options in use, and onnxruntime is importable. The defaults
   follow ``benchmarks/results/memory.md``: a model ships a graph only where onnxruntime measured
-  faster and leaner than torch (``piano``: yes; ``hppnet``: not bundled, see there);
+  faster and leaner than torch (``piano`` and ``hppnet``; ``nmf`` runs on numpy);
 - ``numpy``: numpy, or one error line saying why it cannot;
 - ``onnx``: onnxruntime, or one error line saying why it cannot (and what to do);
 - ``torch``: torch (a format-2 ``.onnx`` file cannot run there: it has no torch network).

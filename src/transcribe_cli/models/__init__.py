@@ -31,7 +31,8 @@ NMF_TEMPLATES = "transcribe_cli:data/nmf_piano_cqt.npz"
 HPPNET_WEIGHTS = "transcribe_cli:data/hppnet_tiny_synth.pt"
 #: the bundled hppnet weights as one ONNX graph, frontend included (exported from the .pt by
 #: ``onnx_export.export_and_check(..., with_frontend=True)``; a test keeps its ``source_sha256``
-#: equal to the .pt's digest): ~225 MB peak RSS on onnxruntime, against ~500 MB on torch
+#: equal to the .pt's digest): 232-239 MB peak RSS on onnxruntime from 1 to 20 min, 538-572 MB on torch
+#: (benchmarks/results/memory.md)
 HPPNET_ONNX = "transcribe_cli:data/hppnet_tiny_synth.onnx"
 PIANO_WEIGHTS = "transcribe_cli:data/piano_synth.pt"
 #: the bundled piano weights as one ONNX graph, frontend included (``scripts/bundle_weights.py``
