@@ -457,3 +457,40 @@ def test_audio_extensions_cover_the_usual_suspects():
 def test_sample_rate_must_be_positive(tmp_path):
     with pytest.raises(ValueError):
         load_audio(tmp_path / "x.wav", 0)
+
+
+def test_audio_blocks_decode_a_short_file_once_and_stream_a_long_one(tmp_path, monkeypatch):
+    """``AudioBlocks`` gives ``iter_audio``'s blocks on every call; a recording within
+    ``kept_seconds`` is decoded by the first complete read only (read-only blocks replayed
+    after it), a longer one on every call (memory stays one block)."""
+    import soundfile as sf
+
+    import transcribe_cli.io.audio as audio_io
+    from transcribe_cli.io.audio import AudioBlocks, iter_audio
+
+    path = tmp_path / "clip.wav"
+    sf.write(path, 0.3 * np.sin(np.arange(3 * 44100) * 0.05).astype(np.float32), 44100)
+    decodes = []
+
+    def counted(*args, **kwargs):
+        decodes.append(args)
+        return iter_audio(*args, **kwargs)
+
+    monkeypatch.setattr(audio_io, "iter_audio", counted)
+    expected = np.concatenate(list(iter_audio(path, 16000)))
+    short = AudioBlocks(path, 16000, kept_seconds=5.0)
+    assert not short.replays
+    partial_read = short()
+    next(partial_read)  # a read stopped early keeps nothing
+    partial_read.close()
+    assert not short.replays
+    for _ in range(3):
+        np.testing.assert_array_equal(np.concatenate(list(short())), expected)
+    assert short.replays and len(decodes) == 2  # the stopped read and one complete read
+    with pytest.raises(ValueError):
+        next(iter(short()))[0] = 1.0  # replayed blocks are read-only
+    decodes.clear()
+    long = AudioBlocks(path, 16000, kept_seconds=1.0)
+    for _ in range(2):
+        np.testing.assert_array_equal(np.concatenate(list(long())), expected)
+    assert not long.replays and len(decodes) == 2

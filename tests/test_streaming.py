@@ -159,9 +159,15 @@ def test_streamed_file_gives_the_notes_of_the_whole_path(model):
 
     transcriber = Transcriber(model, window_seconds=5.0)  # several windows and batches
     whole = transcriber.transcribe(load_audio(EXAMPLE, transcriber.sample_rate))
-    streamed, seconds = transcriber.transcribe_path(EXAMPLE)
+    streamed, seconds = transcriber.transcribe_path(EXAMPLE)  # 21 s: decoded once, replayed (AudioBlocks)
     assert seconds == pytest.approx(21.0)
     assert len(streamed.notes) == len(whole.notes) > 50
+    from functools import partial
+
+    from transcribe_cli.io.audio import iter_audio
+
+    decoded_twice, _ = transcriber.transcribe_path(EXAMPLE, blocks=partial(iter_audio, EXAMPLE, transcriber.sample_rate))
+    assert decoded_twice == streamed
     for a, b in zip(streamed.notes, whole.notes):  # float rounding of the level: far below a frame
         assert (a.pitch, a.velocity) == (b.pitch, b.velocity)
         assert a.onset == pytest.approx(b.onset, abs=1e-4) and a.offset == pytest.approx(b.offset, abs=1e-4)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from transcribe_cli.tempo import (
+    ENVELOPE_RATE,
     audio_onset_envelope,
     beat_frames,
     estimate_bpm,
@@ -154,29 +155,53 @@ def test_streamed_envelope_equals_the_whole_file_one_on_a_real_recording():
     assert by_file is not None and by_file.beats == by_audio.beats
 
 
-def test_streamed_envelope_reads_the_audio_again_only_up_to_the_loudest_block():
-    """Blocks computed under a lower running maximum are redone from a second read, which
-    stops after the last of them; with the loudest moment in the first block there is none."""
+def _counted_envelope(audio: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """The envelope of ``audio`` from a block source, and how many chunks each read of it took."""
+    chunks = [audio[i : i + 5000] for i in range(0, len(audio), 5000)]
+    reads: list[int] = []
+
+    def source():
+        reads.append(0)
+        for chunk in chunks:
+            reads[-1] += 1
+            yield chunk
+
+    envelope = audio_onset_envelope(source, SR, block=256)
+    assert reads[0] == len(chunks)
+    return envelope, reads
+
+
+@pytest.mark.parametrize("kept_frames", [0, 300])
+def test_streamed_envelope_reads_the_audio_again_only_up_to_the_loudest_block(monkeypatch, kept_frames):
+    """Blocks computed under a lower running maximum are redone: from their kept mel dB
+    where :data:`ONSET_KEPT_FRAMES` covered them, else from a second read, which stops after
+    the last of them; with the loudest moment in the first block there is none."""
+    import transcribe_cli.tempo as tempo
+
+    monkeypatch.setattr(tempo, "ONSET_KEPT_FRAMES", kept_frames)  # 0: none kept, 300: the first block only
     quiet_tail = 1e-3 * np.random.default_rng(3).standard_normal(10 * SR).astype(np.float32)
     loud_first = np.concatenate([piano_like()[::-1], quiet_tail])  # loudest in the first block
     loud_later = np.concatenate([piano_like(), quiet_tail])  # loudest after 11 s of 22
     for audio, again in ((loud_first, False), (loud_later, True)):
-        chunks = [audio[i : i + 5000] for i in range(0, len(audio), 5000)]
-        reads: list[int] = []
-
-        def source():
-            reads.append(0)
-            for chunk in chunks:
-                reads[-1] += 1
-                yield chunk
-
-        envelope = audio_onset_envelope(source, SR, block=256)
+        envelope, reads = _counted_envelope(audio)
         np.testing.assert_array_equal(envelope, audio_onset_envelope(audio, SR, block=256))
-        assert reads[0] == len(chunks)
         if again:  # read again up to the loudest block (~12 s), not the quiet tail
-            assert len(reads) == 2 and reads[1] < 0.7 * len(chunks)
+            assert len(reads) == 2 and reads[1] < 0.7 * reads[0]
         else:
             assert len(reads) == 1
+
+
+def test_a_recording_shorter_than_the_kept_frames_is_read_once():
+    """Up to ``ONSET_KEPT_FRAMES`` (41 s) the blocks computed under a lower maximum are
+    computed again from their kept mel dB: one read whatever the loudness, the same numbers."""
+    from transcribe_cli.tempo import ONSET_KEPT_FRAMES
+
+    quiet_tail = 1e-3 * np.random.default_rng(3).standard_normal(10 * SR).astype(np.float32)
+    loud_later = np.concatenate([quiet_tail, piano_like()])  # loudest near the end of 22 s
+    assert len(loud_later) / SR * ENVELOPE_RATE < ONSET_KEPT_FRAMES
+    envelope, reads = _counted_envelope(loud_later)
+    assert len(reads) == 1
+    np.testing.assert_array_equal(envelope, audio_onset_envelope(loud_later, SR, block=256))
 
 
 def test_odd_chunk_sizes_give_the_same_envelope():

@@ -107,7 +107,7 @@ def transcribe_job(transcriber: Any, job: Job, fmt: str, verbose: bool = False, 
     import logging
     import traceback
 
-    from transcribe_cli.io.audio import iter_audio
+    from transcribe_cli.io.audio import AudioBlocks
     from transcribe_cli.diagnostics import collect_warnings
     from transcribe_cli.io.outputs import notes_text
     from transcribe_cli.planning import is_stdout
@@ -121,8 +121,11 @@ def transcribe_job(transcriber: Any, job: Job, fmt: str, verbose: bool = False, 
             output = output or OutputOptions()
             # streamed: memory does not grow with the file, nor does the tempo tracker's (it reads
             # the file's blocks, never the whole audio: tempo.OnsetEnvelope)
-            transcription, seconds = transcriber.transcribe_path(job.source, pedal=output.pedal)
-            audio = partial(iter_audio, job.source, transcriber.sample_rate) if output.tempo == "auto" else None
+            # one block source for both of the transcriber's passes and the tempo tracker's: a
+            # short file is decoded once (AudioBlocks keeps it), a long one streamed each time
+            blocks = AudioBlocks(job.source, transcriber.sample_rate)
+            transcription, seconds = transcriber.transcribe_path(job.source, pedal=output.pedal, blocks=blocks)
+            audio = blocks if output.tempo == "auto" else None
             notes = transcription.notes
             metadata = {"source": str(job.source), **transcriber.describe()} if fmt == "json" else None
             if is_stdout(job.target):

@@ -17,7 +17,7 @@ run through it:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -162,22 +162,27 @@ class Pipeline:
         notes = self.decode(activations)
         return _with_pedal(notes, self.decode_pedals(activations) if pedal != "none" else [], pedal)
 
-    def transcribe_path(self, path: str | Path, pedal: str = "cc") -> tuple[Transcription, float]:
+    def transcribe_path(self, path: str | Path, pedal: str = "cc",
+                        blocks: Callable[[], Iterable[np.ndarray]] | None = None) -> tuple[Transcription, float]:
         """:meth:`transcribe` of the recording at ``path`` and its duration in seconds, streamed:
         a first pass over its blocks gathers the conditioning and normalisation statistics
         (:class:`transcribe_cli.conditioning.AudioStats`), a second runs the windows and hands
         each window's frames to the decoder, so memory does not grow with the file's length
-        (only the notes do). The notes equal :meth:`transcribe` of :func:`load_audio`."""
+        (only the notes do). The notes equal :meth:`transcribe` of :func:`load_audio`.
+        ``blocks``: the block source both passes read (default: an
+        :class:`~transcribe_cli.io.audio.AudioBlocks` of ``path`` at the model's rate, which
+        decodes a short file once), e.g. one shared with ``--tempo auto``."""
         from transcribe_cli.conditioning import AudioStats
         from transcribe_cli.inference import LOUDNESS_BLOCK_SECONDS, stream_transform, window_activations
-        from transcribe_cli.io.audio import iter_audio, load_audio
+        from transcribe_cli.io.audio import AudioBlocks, load_audio
 
         _check_pedal_mode(pedal)
         if self.model_spec.windowing == "model":  # a peer model windows the whole recording itself
             audio = load_audio(path, self.sample_rate)
             return self.transcribe(audio, pedal), audio.shape[0] / self.sample_rate
+        source = blocks if blocks is not None else AudioBlocks(path, self.sample_rate)
         stats = AudioStats(self.sample_rate, int(round(LOUDNESS_BLOCK_SECONDS * self.sample_rate)))
-        for block in iter_audio(path, self.sample_rate):
+        for block in source():
             stats.add(block)
         seconds = stats.count / self.sample_rate
         prepare, verdict = stream_transform(stats, self.model_spec.audio_normalization)
@@ -195,7 +200,7 @@ class Pipeline:
 
             pedals = PedalStream(self.frame_rate)
         for _, values in window_activations(
-            iter_audio(path, self.sample_rate), stats.count, self.frontend, self.model,
+            source(), stats.count, self.frontend, self.model,
             context_frames=self.context_frames, window_frames=self.window_frames, batch_size=self.batch_size,
             device=self.device, prepare=prepare,
         ):

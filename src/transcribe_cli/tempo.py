@@ -35,6 +35,7 @@ tempo maps are known.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -245,6 +246,21 @@ def note_onset_envelope(notes: Sequence[Note], *, rate: float = ENVELOPE_RATE, e
 ONSET_N_FFT = 2048
 #: Mel bands of the audio onset envelope, and the dB range below the loudest band kept.
 ONSET_MELS, ONSET_TOP_DB = 128, 80.0
+#: STFT frames whose mel dB :class:`OnsetEnvelope` keeps for the blocks to compute again (2 MB,
+#: 41 s at 100 frames/s): a recording that short is never read twice.
+ONSET_KEPT_FRAMES = 4096
+
+
+@functools.lru_cache(maxsize=8)
+def _onset_mel_basis(sample_rate: int) -> np.ndarray:
+    """The onset envelope's mel filters, ``[bins, mels]`` float32, read-only (made once per
+    sample rate: 5 ms each, per file in a batch otherwise)."""
+    from .frontends.mel import mel_filterbank
+
+    basis = np.ascontiguousarray(
+        mel_filterbank(sample_rate, ONSET_N_FFT, ONSET_MELS, 0.0, sample_rate / 2).T, dtype=np.float32)
+    basis.flags.writeable = False
+    return basis
 
 
 def audio_onset_envelope(audio: np.ndarray | Callable[[], Iterable[np.ndarray]], sample_rate: int, *,
@@ -257,7 +273,8 @@ def audio_onset_envelope(audio: np.ndarray | Callable[[], Iterable[np.ndarray]],
     iterable of consecutive blocks of them, such as ``functools.partial(iter_audio, path,
     sample_rate)`` (:func:`transcribe_cli.io.audio.iter_audio`), so the recording is never
     whole in memory. A block source is read once, and a second time (up to the last block
-    needed) only where the loudest moment is not in the first block."""
+    needed) only where the loudest moment is after the first block and the first 41 s
+    (:data:`ONSET_KEPT_FRAMES`)."""
     return OnsetEnvelope(sample_rate, rate=rate, block=block).compute(audio)
 
 
@@ -274,22 +291,23 @@ class OnsetEnvelope:
     samples dropped, so memory is one block plus 4 bytes a frame (60 minutes: 1.4 MB), not the
     recording. The blocks computed under a lower maximum than the recording's are computed again
     by :meth:`finish` from a second read of the audio up to the last of them, so the result is
-    the whole-recording one and does not depend on ``block`` or on how the audio was split."""
+    the whole-recording one and does not depend on ``block`` or on how the audio was split.
+    The mel dB of the first :data:`ONSET_KEPT_FRAMES` frames is kept, so those blocks are
+    computed again from it without reading the audio (a recording up to 41 s: never)."""
 
     def __init__(self, sample_rate: int, *, rate: float = ENVELOPE_RATE, block: int = 256):
-        from .frontends.mel import mel_filterbank
-
         self.sample_rate = int(sample_rate)
         self.hop = int(round(sample_rate / rate))
         self.n_fft = ONSET_N_FFT
         self.block = max(int(block), 1)
-        self._mel = np.ascontiguousarray(
-            mel_filterbank(sample_rate, self.n_fft, ONSET_MELS, 0.0, sample_rate / 2).T, dtype=np.float32)
+        self._mel = _onset_mel_basis(self.sample_rate)
         self._window = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(self.n_fft) / self.n_fft)).astype(np.float32)
         self._framer = _Framer(self.hop, self.n_fft, self.block)
         self._flux: list[np.ndarray] = []  # block k: flux[f] (rise from frame f - 1 to f) of its frames
         self._done: list[tuple[int, int, np.float32]] = []  # block k: (start, stop, maximum used)
         self._top = np.float32(-np.inf)
+        self._kept: dict[int, np.ndarray] = {}  # block k: its mel dB, while ONSET_KEPT_FRAMES allow
+        self._kept_frames = 0
 
     @property
     def samples(self) -> int:
@@ -318,12 +336,17 @@ class OnsetEnvelope:
     def finish(self, again: Callable[[], Iterable[np.ndarray]] | None = None) -> np.ndarray:
         """The envelope of all the samples fed (one value per ``hop`` samples, plus one).
         ``again`` reads the same samples once more for the blocks computed under a lower
-        floor (needed only where the loudest moment was not in the first block)."""
+        floor (needed only where the loudest moment was after the first block and the kept dB)."""
         n_frames = self._framer.total // self.hop + 1
         for start, stop, segment in self._framer.finish():
             self._add(start, stop, segment)
         floor = self._top - np.float32(ONSET_TOP_DB)
         redo = {start: k for k, (start, _, used) in enumerate(self._done) if used < self._top}
+        for start, k in list(redo.items()):
+            if k in self._kept:  # computed again from its kept dB, not from the audio
+                self._flux[k] = self._rises(self._kept[k], floor)
+                del redo[start]
+        self._kept.clear()
         if redo:
             if again is None:
                 raise ValueError("the envelope needs the audio again (pass `again`)")
@@ -356,6 +379,9 @@ class OnsetEnvelope:
     def _add(self, start: int, stop: int, segment: np.ndarray) -> None:
         db = self._decibels(segment)
         self._top = max(self._top, db.max())
+        if self._kept_frames + len(db) <= ONSET_KEPT_FRAMES:
+            self._kept[len(self._flux)] = db
+            self._kept_frames += len(db)
         self._flux.append(self._rises(db, self._top - np.float32(ONSET_TOP_DB)))
         self._done.append((start, stop, self._top))
 
@@ -493,14 +519,17 @@ def beat_frames(envelope: np.ndarray, bpm: float, *, rate: float = ENVELOPE_RATE
 
     The predecessors of any frame are at least ``round(p/2)`` frames back, so the program runs
     that many frames at a time as array operations, not one frame at a time."""
-    envelope = np.asarray(envelope, dtype=float)
-    n = len(envelope)
+    # Arrays of the envelope's length are the memory here (8 bytes a frame each, 2.9 MB an
+    # hour at 100 frames/s): each is freed or made in place as soon as it can be.
+    onsets = np.array(envelope, dtype=float)  # a copy: scaled in place
+    n = len(onsets)
     period = float(np.round(rate * 60.0 / bpm))
-    onsets = envelope / (envelope.std(ddof=1) + np.finfo(float).tiny)
+    onsets /= onsets.std(ddof=1) + np.finfo(float).tiny
     onsets[0] = 0.0  # librosa's local-score loop never reads the first frame
     window = np.exp(-0.5 * (np.arange(-period, period + 1) * 32.0 / period) ** 2)
     half = len(window) // 2
     localscore = np.convolve(onsets, window)[half : half + n]
+    del onsets
     if n < 2 or not np.any(localscore > 0):
         return np.zeros(0, dtype=int)
 
@@ -508,7 +537,7 @@ def beat_frames(envelope: np.ndarray, bpm: float, *, rate: float = ENVELOPE_RATE
     distance = np.arange(near, int(2 * period) + 1)  # predecessors, nearest first
     penalty = tightness * (np.log(distance) - np.log(period)) ** 2
     cumscore = np.empty(n)
-    backlink = np.full(n, -1)
+    backlink = np.full(n, -1, dtype=np.int32 if n < 2**31 else np.int64)
     for start in range(0, n, max(near, 1)):
         frames = np.arange(start, min(start + max(near, 1), n))
         previous = frames[:, None] - distance[None, :]
@@ -521,8 +550,10 @@ def beat_frames(envelope: np.ndarray, bpm: float, *, rate: float = ENVELOPE_RATE
     first = int(np.argmax(localscore >= 0.01 * localscore.max()))  # no back-link before the first beat
     backlink[:first] = -1
 
-    padded = np.pad(cumscore, 1, mode="edge")
-    peaks = (cumscore > padded[:-2]) & (cumscore >= padded[2:])
+    # local maxima: above the previous frame, at least the next (edges padded with themselves)
+    peaks = np.zeros(n, dtype=bool)
+    peaks[1:] = cumscore[1:] > cumscore[:-1]
+    peaks[:-1] &= cumscore[:-1] >= cumscore[1:]
     tail = n - 1
     if peaks.any():
         candidates = np.flatnonzero(peaks & (cumscore >= 0.5 * np.median(cumscore[peaks])))

@@ -36,8 +36,8 @@ from ..errors import AudioError
 if TYPE_CHECKING:  # numpy is imported where it is used, so scanning folders stays cheap
     import numpy as np
 
-__all__ = ["AUDIO_EXTENSIONS", "RESAMPLE_QUALITY", "audio_duration", "fit_full_scale", "is_audio_file", "iter_audio",
-           "load_audio"]
+__all__ = ["AUDIO_EXTENSIONS", "RESAMPLE_QUALITY", "AudioBlocks", "audio_duration", "fit_full_scale", "is_audio_file",
+           "iter_audio", "load_audio"]
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +175,49 @@ def iter_audio(
         out = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
         if out.size:
             yield out.astype(np.float32, copy=False)
+
+
+#: Seconds of audio :class:`AudioBlocks` keeps to replay (1.9 MB at 16 kHz).
+KEPT_SECONDS = 30.0
+
+
+class AudioBlocks:
+    """A *block source* over the recording at ``path``: each call returns an iterator of its
+    consecutive :func:`iter_audio` blocks. A recording of at most ``kept_seconds`` is decoded
+    once: its first complete read keeps the blocks (read-only) and later calls replay them. A
+    longer one is decoded again on each call, so memory stays one block. The transcriber's
+    two passes and ``--tempo auto`` read a file through one of these: a short clip in a batch
+    is decoded and resampled once instead of three times."""
+
+    def __init__(self, path: str | os.PathLike[str], sample_rate: int, *, kept_seconds: float = KEPT_SECONDS):
+        self.path, self.sample_rate = path, int(sample_rate)
+        self._limit = int(kept_seconds * self.sample_rate)
+        self._kept: list[np.ndarray] | None = None
+
+    @property
+    def replays(self) -> bool:
+        """Whether the next call replays kept blocks rather than decoding the file."""
+        return self._kept is not None
+
+    def __call__(self) -> Iterator[np.ndarray]:
+        if self._kept is not None:
+            return iter(self._kept)
+        return self._read()
+
+    def _read(self) -> Iterator[np.ndarray]:
+        kept: list[np.ndarray] | None = []
+        total = 0
+        for block in iter_audio(self.path, self.sample_rate):
+            if kept is not None:
+                total += block.size
+                if total <= self._limit:
+                    block.flags.writeable = False  # replayed: nobody may change it
+                    kept.append(block)
+                else:
+                    kept = None
+            yield block
+        if kept is not None:
+            self._kept = kept
 
 
 def audio_duration(path: str | os.PathLike[str]) -> float:
