@@ -233,3 +233,48 @@ def test_the_tempo_path_does_not_import_torch(tmp_path):
     result = subprocess.run([sys.executable, "-c", code, str(EXAMPLE)], capture_output=True, text=True, check=True)
     assert (tmp_path / "out.mid").exists()
     assert result.stdout.strip() == "[]", result.stdout
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_audio_onsets_come_from_the_transcribers_two_reads(monkeypatch, tmp_path, kept):
+    """``AudioOnsets`` feeds the envelope from the first read of the transcriber's block source
+    and computes the blocks under a lower maximum again from the second: the tracker reads
+    nothing more, and the envelope is the one of its own reads (whether the mel dB is kept or not)."""
+    import soundfile as sf
+
+    import transcribe_cli.tempo as tempo
+    from transcribe_cli.io.audio import AudioBlocks
+    from transcribe_cli.tempo import AudioOnsets
+
+    if not kept:
+        monkeypatch.setattr(tempo, "ONSET_KEPT_FRAMES", 0)
+    quiet = 1e-3 * np.random.default_rng(3).standard_normal(10 * SR).astype(np.float32)
+    audio = np.concatenate([quiet, piano_like()])  # loudest late: blocks to compute again
+    path = tmp_path / "late.wav"
+    sf.write(path, audio, SR, subtype="FLOAT")
+    reads = []
+    stream = AudioBlocks(path, SR, kept_seconds=0)
+
+    def counted():
+        reads.append(1)
+        return stream()
+
+    onsets = AudioOnsets(counted, SR)
+    for _ in range(2):  # the transcriber's two passes
+        for _ in onsets.blocks():
+            pass
+    envelope = onsets.envelope()
+    assert len(reads) == 2
+    np.testing.assert_array_equal(envelope, audio_onset_envelope(AudioBlocks(path, SR), SR))
+    assert onsets.samples == len(audio)
+
+
+def test_audio_onsets_read_the_file_themselves_when_no_pass_did():
+    """A model that loads the file itself never reads the block source: the envelope is then
+    computed from it, as without ``AudioOnsets``."""
+    from transcribe_cli.io.audio import iter_audio
+    from transcribe_cli.tempo import AudioOnsets
+
+    source = partial(iter_audio, EXAMPLE, SR)
+    onsets = AudioOnsets(source, SR)
+    np.testing.assert_array_equal(onsets.envelope(), audio_onset_envelope(source, SR))

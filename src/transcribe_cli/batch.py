@@ -108,6 +108,7 @@ def transcribe_job(transcriber: Any, job: Job, fmt: str, verbose: bool = False, 
     import traceback
 
     from transcribe_cli.io.audio import AudioBlocks
+    from transcribe_cli.tempo import AudioOnsets
     from transcribe_cli.diagnostics import collect_warnings
     from transcribe_cli.io.outputs import notes_text
     from transcribe_cli.planning import is_stdout
@@ -121,11 +122,13 @@ def transcribe_job(transcriber: Any, job: Job, fmt: str, verbose: bool = False, 
             output = output or OutputOptions()
             # streamed: memory does not grow with the file, nor does the tempo tracker's (it reads
             # the file's blocks, never the whole audio: tempo.OnsetEnvelope)
-            # one block source for both of the transcriber's passes and the tempo tracker's: a
-            # short file is decoded once (AudioBlocks keeps it), a long one streamed each time
+            # one block source for both of the transcriber's passes (a short file is decoded once:
+            # AudioBlocks keeps it); with --tempo auto the onset envelope is computed on those
+            # passes' blocks, so the tracker does not decode the file again (tempo.AudioOnsets)
             blocks = AudioBlocks(job.source, transcriber.sample_rate)
-            transcription, seconds = transcriber.transcribe_path(job.source, pedal=output.pedal, blocks=blocks)
-            audio = blocks if output.tempo == "auto" else None
+            audio = AudioOnsets(blocks, transcriber.sample_rate) if output.tempo == "auto" else None
+            transcription, seconds = transcriber.transcribe_path(
+                job.source, pedal=output.pedal, blocks=audio.blocks if audio is not None else blocks)
             notes = transcription.notes
             metadata = {"source": str(job.source), **transcriber.describe()} if fmt == "json" else None
             if is_stdout(job.target):

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import bisect
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +45,7 @@ from .errors import OptionError
 from .notes import Note
 
 __all__ = [
+    "AudioOnsets",
     "OnsetEnvelope",
     "TempoMap",
     "audio_onset_envelope",
@@ -308,6 +309,9 @@ class OnsetEnvelope:
         self._top = np.float32(-np.inf)
         self._kept: dict[int, np.ndarray] = {}  # block k: its mel dB, while ONSET_KEPT_FRAMES allow
         self._kept_frames = 0
+        self._redo: dict[int, int] | None = None  # after close(): first frame -> block k still to redo
+        self._refeeder = self._framer
+        self._frames = 0
 
     @property
     def samples(self) -> int:
@@ -337,7 +341,17 @@ class OnsetEnvelope:
         """The envelope of all the samples fed (one value per ``hop`` samples, plus one).
         ``again`` reads the same samples once more for the blocks computed under a lower
         floor (needed only where the loudest moment was after the first block and the kept dB)."""
-        n_frames = self._framer.total // self.hop + 1
+        self.close()
+        return self.result(again)
+
+    def close(self) -> None:
+        """No more samples: the last blocks are computed, the recording's loudest value is
+        known, and so are the blocks to compute again under its floor (those with kept dB at
+        once). Then :meth:`refeed` the recording again from its start, or let :meth:`result`
+        read it."""
+        if self._redo is not None:
+            return
+        self._frames = self._framer.total // self.hop + 1
         for start, stop, segment in self._framer.finish():
             self._add(start, stop, segment)
         floor = self._top - np.float32(ONSET_TOP_DB)
@@ -347,34 +361,60 @@ class OnsetEnvelope:
                 self._flux[k] = self._rises(self._kept[k], floor)
                 del redo[start]
         self._kept.clear()
-        if redo:
+        self._redo = redo
+        self._refeeder = _Framer(self.hop, self.n_fft, self.block)
+
+    @property
+    def complete(self) -> bool:
+        """Closed, and no block is left to compute again."""
+        return self._redo is not None and not self._redo
+
+    def refeed(self, samples: np.ndarray) -> None:
+        """The recording's samples again, from its start, after :meth:`close` (e.g. a second
+        pass made anyway): the blocks computed under a lower floor are computed again from them.
+        Samples after the last such block are ignored."""
+        if self._redo is None:
+            raise ValueError("refeed() comes after close()")
+        if self._redo:
+            self._recompute(self._refeeder.feed(np.asarray(samples, dtype=np.float32).reshape(-1)))
+
+    def result(self, again: Callable[[], Iterable[np.ndarray]] | None = None) -> np.ndarray:
+        """The envelope, once closed: ``again`` (a block source of the same samples) is read,
+        up to the last block needed, where blocks are still to be computed again."""
+        self.close()
+        if self._redo:
             if again is None:
                 raise ValueError("the envelope needs the audio again (pass `again`)")
-            framer = _Framer(self.hop, self.n_fft, self.block)
-            last = max(redo)
-
-            def recompute(blocks: Iterable[tuple[int, int, np.ndarray]]) -> bool:
-                for start, stop, segment in blocks:
-                    if start in redo:
-                        self._flux[redo[start]] = self._rises(self._decibels(segment), floor)
-                    if start >= last:
-                        return True
-                return False
-
+            self._refeeder = _Framer(self.hop, self.n_fft, self.block)
             chunks = iter(again())
             try:
-                if not any(recompute(framer.feed(np.asarray(c, dtype=np.float32).reshape(-1))) for c in chunks):
-                    recompute(framer.finish())
+                for chunk in chunks:
+                    self.refeed(chunk)
+                    if not self._redo:
+                        break
+                else:
+                    self._recompute(self._refeeder.finish())
             finally:
                 close = getattr(chunks, "close", None)  # a generator: stop reading the file
                 if close is not None:
                     close()
         flux = np.concatenate([np.zeros(1, dtype=np.float32), *self._flux])  # flux[0]: no frame before
         delay = 1 + self.n_fft // (2 * self.hop)
+        n_frames = self._frames
         envelope = np.zeros(n_frames, dtype=np.float32)
         if n_frames > delay:
             envelope[delay:] = flux[1 : n_frames - delay + 1]
         return envelope
+
+    def _recompute(self, blocks: Iterable[tuple[int, int, np.ndarray]]) -> None:
+        """Compute the pending blocks among ``blocks`` again under the recording's floor."""
+        floor = self._top - np.float32(ONSET_TOP_DB)
+        for start, _, segment in blocks:
+            k = self._redo.pop(start, None)
+            if k is not None:
+                self._flux[k] = self._rises(self._decibels(segment), floor)
+            if not self._redo:
+                return
 
     def _add(self, start: int, stop: int, segment: np.ndarray) -> None:
         db = self._decibels(segment)
@@ -397,6 +437,52 @@ class OnsetEnvelope:
     def _rises(db: np.ndarray, floor: np.float32) -> np.ndarray:
         db = np.maximum(db, floor)
         return np.maximum(db[1:] - db[:-1], np.float32(0.0)).mean(axis=1)
+
+
+class AudioOnsets:
+    """The audio onset envelope of a recording from the reads a transcription makes anyway.
+
+    ``source`` is the block source the transcriber reads (e.g. an
+    :class:`~transcribe_cli.io.audio.AudioBlocks`); hand it :meth:`blocks` instead. Its first
+    complete read feeds an :class:`OnsetEnvelope`; its second (the transcriber's second pass)
+    computes again the blocks that were computed under a lower maximum. :meth:`envelope` then
+    reads ``source`` only for what is still missing: nothing after a transcriber's two passes;
+    the whole envelope where the blocks were never read (a model that loads the file itself).
+    The envelope is the one :func:`audio_onset_envelope` gives, without the tempo tracker's own
+    decode of the file."""
+
+    def __init__(self, source: Callable[[], Iterable[np.ndarray]], sample_rate: int):
+        self.source, self.sample_rate = source, int(sample_rate)
+        self._onsets = OnsetEnvelope(self.sample_rate)
+        self._reads = 0
+        self._fed = False  # a complete first read went into the envelope
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        """``source``'s blocks (a block source itself), fed to the envelope on the way."""
+        read = self._reads
+        self._reads += 1
+        onsets = self._onsets
+        for block in self.source():
+            if read == 0:
+                onsets.feed(block)
+            elif read == 1 and self._fed and not onsets.complete:
+                onsets.refeed(block)
+            yield block
+        if read == 0:
+            onsets.close()
+            self._fed = True
+
+    def envelope(self) -> np.ndarray:
+        """The envelope (:meth:`OnsetEnvelope.finish`), reading ``source`` only where needed."""
+        if not self._fed:
+            self._onsets = OnsetEnvelope(self.sample_rate)
+            return self._onsets.compute(self.source)
+        return self._onsets.result(self.source)
+
+    @property
+    def samples(self) -> int:
+        """Samples of the recording, once :meth:`envelope` has run."""
+        return self._onsets.samples
 
 
 class _Framer:
@@ -680,13 +766,14 @@ def _beat_accents(notes: Sequence[Note], beats: np.ndarray) -> np.ndarray:
 def track_tempo(
     notes: Sequence[Note],
     *,
-    audio: np.ndarray | Callable[[], Iterable[np.ndarray]] | None = None,
+    audio: np.ndarray | Callable[[], Iterable[np.ndarray]] | AudioOnsets | None = None,
     sample_rate: int | None = None,
     source: str | None = None,
 ) -> TempoMap | None:
     """A tempo map for a transcription: beats from ``source`` (``"audio"``: the onset envelope
-    of ``audio`` — the samples, or a block source that streams them, see
-    :func:`audio_onset_envelope` — the default where audio is given; ``"notes"``: the notes' envelope, the default
+    of ``audio`` — the samples, a block source that streams them, see
+    :func:`audio_onset_envelope`, or an :class:`AudioOnsets` fed by the transcriber's reads —
+    the default where audio is given; ``"notes"``: the notes' envelope, the default
     without audio; ``"both"``: the two summed), meter and downbeat from the notes. ``None``
     when there is too little to track (fewer than 8 beats found, e.g. a few notes or silence)."""
     if source is None:
@@ -696,8 +783,9 @@ def track_tempo(
     rate = ENVELOPE_RATE
     if source in ("audio", "both"):
         hop = int(round(sample_rate / ENVELOPE_RATE))
-        onsets = OnsetEnvelope(sample_rate)
-        envelope = onsets.compute(audio)
+        onsets = audio if isinstance(audio, AudioOnsets) else OnsetEnvelope(sample_rate)
+        # an AudioOnsets was computed on the transcriber's reads: it reads the file only if needed
+        envelope = onsets.envelope() if isinstance(onsets, AudioOnsets) else onsets.compute(audio)
         rate = sample_rate / hop
         if source == "both":
             # the note envelope on the audio envelope's frames

@@ -53,12 +53,13 @@ def write_transcription(
     options: OutputOptions = OutputOptions(),
     *,
     metadata: Mapping[str, Any] | None = None,
-    audio: np.ndarray | Callable[[], Iterable[np.ndarray]] | None = None,
+    audio: Any = None,
     sample_rate: int | None = None,
 ) -> int:
     """Write ``transcription`` to ``target`` in ``fmt`` (mid, csv, json, musicxml, png) with
     ``options``, plus the side files; returns the number of notes written. ``audio`` (for
-    ``--tempo auto``): the samples or a block source (:func:`transcribe_cli.tempo.audio_onset_envelope`)."""
+    ``--tempo auto``): the samples, a block source (:func:`transcribe_cli.tempo.audio_onset_envelope`)
+    or a :class:`transcribe_cli.tempo.AudioOnsets` fed by the transcription's reads."""
     from .io.outputs import write_notes
     from .quantize import quantize_notes, quantize_pedals
     from .tempo import TempoMap, track_tempo
