@@ -120,11 +120,10 @@ def transcribe_job(transcriber: Any, job: Job, fmt: str, verbose: bool = False, 
             from transcribe_cli.writing import OutputOptions, write_transcription
 
             output = output or OutputOptions()
-            # streamed: memory does not grow with the file, nor does the tempo tracker's (it reads
-            # the file's blocks, never the whole audio: tempo.OnsetEnvelope)
-            # one block source for both of the transcriber's passes (a short file is decoded once:
-            # AudioBlocks keeps it); with --tempo auto the onset envelope is computed on those
-            # passes' blocks, so the tracker does not decode the file again (tempo.AudioOnsets)
+            # streamed: memory does not grow with the file. One block source for both of the
+            # transcriber's passes (a short file is decoded once: AudioBlocks keeps it); with
+            # --tempo auto the onset envelope is computed on those passes' blocks, so the tracker
+            # does not decode the file again (tempo.AudioOnsets)
             blocks = AudioBlocks(job.source, transcriber.sample_rate)
             audio = AudioOnsets(blocks, transcriber.sample_rate) if output.tempo == "auto" else None
             transcription, seconds = transcriber.transcribe_path(

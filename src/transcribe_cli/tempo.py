@@ -310,7 +310,7 @@ class OnsetEnvelope:
         self._kept: dict[int, np.ndarray] = {}  # block k: its mel dB, while ONSET_KEPT_FRAMES allow
         self._kept_frames = 0
         self._redo: dict[int, int] | None = None  # after close(): first frame -> block k still to redo
-        self._refeeder = self._framer
+        self._refeeder: _Framer | None = None  # made by close(): cuts the samples refed
         self._frames = 0
 
     @property
@@ -375,7 +375,7 @@ class OnsetEnvelope:
         Samples after the last such block are ignored."""
         if self._redo is None:
             raise ValueError("refeed() comes after close()")
-        if self._redo:
+        if self._redo and self._refeeder is not None:
             self._recompute(self._refeeder.feed(np.asarray(samples, dtype=np.float32).reshape(-1)))
 
     def result(self, again: Callable[[], Iterable[np.ndarray]] | None = None) -> np.ndarray:
@@ -783,9 +783,12 @@ def track_tempo(
     rate = ENVELOPE_RATE
     if source in ("audio", "both"):
         hop = int(round(sample_rate / ENVELOPE_RATE))
-        onsets = audio if isinstance(audio, AudioOnsets) else OnsetEnvelope(sample_rate)
-        # an AudioOnsets was computed on the transcriber's reads: it reads the file only if needed
-        envelope = onsets.envelope() if isinstance(onsets, AudioOnsets) else onsets.compute(audio)
+        onsets: AudioOnsets | OnsetEnvelope
+        if isinstance(audio, AudioOnsets):  # fed by the transcriber's reads: reads the file only if needed
+            onsets, envelope = audio, audio.envelope()
+        else:
+            onsets = OnsetEnvelope(sample_rate)
+            envelope = onsets.compute(audio)
         rate = sample_rate / hop
         if source == "both":
             # the note envelope on the audio envelope's frames

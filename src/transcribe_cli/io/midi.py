@@ -168,11 +168,10 @@ def _track_events(pedal_ticks: Sequence[tuple[int, int]], notes: _Events) -> _Ev
     # sort keys: pedal events before note-offs before note-ons at the same tick, then by key
     order = np.concatenate([np.full(2 * n_pedal, -1), np.tile([1, 0], n_notes)])
     key = np.concatenate([np.full(2 * n_pedal, SUSTAIN_CC), np.stack([keys, keys], axis=1).reshape(-1)])
-    pitch_order = np.concatenate([np.zeros(2 * n_pedal, dtype=np.int64), key[2 * n_pedal :]])
     kind = np.concatenate([np.full(2 * n_pedal, _CC), np.tile([_ON, _OFF], n_notes)]).astype(np.int8)
     value = np.concatenate([np.tile([127, 0], n_pedal),
                             np.stack([velocities, np.zeros_like(velocities)], axis=1).reshape(-1)])
-    index = np.lexsort((pitch_order, order, ticks))  # stable: ties keep pedal/note order
+    index = np.lexsort((key, order, ticks))  # pedal spans never share a tick (merged); stable otherwise
     return ticks[index], kind[index], key[index], value[index]
 
 
