@@ -316,6 +316,60 @@ def tune(
 # ----------------------------------------------------------------------------- main
 
 
+def describe_input(path: Path, role: str) -> dict[str, str]:
+    """A data file as the metadata names it: path under the data folder, sha256, role."""
+    return {"file": str(path.relative_to(DATA)), "sha256": file_sha256(path), "role": role}
+
+
+def learn_templates(args: argparse.Namespace, cqt, n_groups: int, train_pieces: Sequence[str], log):
+    """Steps 1-2: ``W`` ``[bins, n_groups · 88 + noise]`` and the ``training`` metadata."""
+    from transcribe_cli.rendering import resolve_soundfont
+
+    frame_rate = cqt.frame_rate
+    with tempfile.TemporaryDirectory() as tmp:
+        scale_path = Path(tmp) / "isolated_notes.mid"
+        write_scale_midi(scale_path)
+        scale_sha = file_sha256(scale_path)
+        Vs, supports = [], []
+        learn_pieces = train_pieces[: args.pieces]
+        for index, piano in enumerate(PIANOS):
+            example = render_example(scale_path, piano, cqt, name=f"isolated@{piano[0]}")
+            Vs.append(example.V)
+            supports.append(group_support(example, frame_rate, args.attack_frames, 2 * index, n_groups))
+            for piece in learn_pieces:
+                example = render_example(piece_midi(piece), piano, cqt)
+                Vs.append(example.V[::2])  # every other frame: half the memory, same statistics
+                supports.append(group_support(example, frame_rate, args.attack_frames, 2 * index, n_groups)[::2])
+            log(f"rendered and analysed the training audio of {piano[0]}")
+    V = np.concatenate(Vs)
+    support = np.concatenate(supports)
+    log(f"learning {support.shape[1]} templates from {V.shape[0]} frames (beta={args.beta}, binary={args.binary})")
+    W = learn_dictionary(V, support, beta=args.beta, n_iter=args.learn_iter, binary=args.binary, log=log)
+    W = np.concatenate([W, noise_templates(W.shape[0], args.noise_templates, args.noise_width)], axis=1)
+    training = {
+        "isolated_notes": {
+            "generated_by": "write_scale_midi",
+            "sha256": scale_sha,
+            "velocities": list(SCALE_VELOCITIES),
+            "note_seconds": SCALE_NOTE_S,
+            "gap_seconds": SCALE_GAP_S,
+        },
+        "pieces": [describe_input(piece_midi(p), "templates") for p in learn_pieces],
+        "soundfonts": [
+            {"piano": p[0], "file": p[1], "program": p[2], "sha256": file_sha256(resolve_soundfont(p[1]))}
+            for p in PIANOS
+        ],
+        "render": {"sample_rate": SAMPLE_RATE, "gain": RENDER_GAIN, "reverb": False, "chorus": False},
+        "beta": args.beta,
+        "learn_iter": args.learn_iter,
+        "attack_frames": args.attack_frames,
+        "binary_h": args.binary,
+        "split": "sha256('pop909/<number>') mod 100: <80 train, <90 valid, else test",
+        "licence": "POP909 MIDI: MIT; isolated notes: generated",
+    }
+    return W, training
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -335,6 +389,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--validation-seconds", type=float, default=90.0)
     parser.add_argument("--range-db", type=float, default=100.0)
     parser.add_argument("--velocity-range-db", type=float, default=40.0)
+    parser.add_argument("--bin-pool", type=int, default=1, help="adjacent CQT bins summed at inference")
+    parser.add_argument("--prune-after", type=int, default=0, help="updates before a block drops unused templates")
+    parser.add_argument("--prune-level", type=float, default=0.0,
+                        help="gain / frame magnitude below which a block drops a template (0 = never)")
+    parser.add_argument("--templates", type=Path, default=None,
+                        help="reuse the templates of this file (skip steps 1-2): retune its inference settings")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
 
@@ -342,8 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from transcribe_cli.frontends import CQT_SETTINGS, DEFAULT_LOG_GAIN
     from transcribe_cli.labels import notes_to_roll
-    from transcribe_cli.models.nmf import TEMPLATE_FORMAT, NMFTranscriber
-    from transcribe_cli.rendering import resolve_soundfont
+    from transcribe_cli.models.nmf import TEMPLATE_FORMAT, NMFTranscriber, load_templates
 
     threadpool_limits(args.threads, user_api="blas")  # template learning: whole-matrix GEMMs
     started = time.time()
@@ -356,29 +415,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     n_groups = len(PIANOS) * len(PHASES)
     groups = [{"piano": p[0], "soundfont": p[1], "program": p[2], "phase": ph} for p in PIANOS for ph in PHASES]
 
-    # 1-2. isolated notes (+ optional pieces) → templates
-    with tempfile.TemporaryDirectory() as tmp:
-        scale_path = Path(tmp) / "isolated_notes.mid"
-        write_scale_midi(scale_path)
-        scale_sha = file_sha256(scale_path)
-        Vs, supports = [], []
-        train_pieces = pop909_pieces("train")
-        learn_pieces = train_pieces[: args.pieces]
-        for index, piano in enumerate(PIANOS):
-            example = render_example(scale_path, piano, cqt, name=f"isolated@{piano[0]}")
-            Vs.append(example.V)
-            supports.append(group_support(example, frame_rate, args.attack_frames, 2 * index, n_groups))
-            for piece in learn_pieces:
-                example = render_example(piece_midi(piece), piano, cqt)
-                Vs.append(example.V[::2])  # every other frame: half the memory, same statistics
-                supports.append(group_support(example, frame_rate, args.attack_frames, 2 * index, n_groups)[::2])
-            log(f"rendered and analysed the training audio of {piano[0]}")
-    V = np.concatenate(Vs)
-    support = np.concatenate(supports)
-    log(f"learning {support.shape[1]} templates from {V.shape[0]} frames (beta={args.beta}, binary={args.binary})")
-    W = learn_dictionary(V, support, beta=args.beta, n_iter=args.learn_iter, binary=args.binary, log=log)
-    W = np.concatenate([W, noise_templates(W.shape[0], args.noise_templates, args.noise_width)], axis=1)
-    del Vs, supports, V, support
+    train_pieces = pop909_pieces("train")
+    if args.templates is not None:  # steps 1-2 done before: their templates and what they were learned from
+        W, learned = load_templates(args.templates)
+        if learned.get("model") != "nmf" or W.shape[1] != n_groups * 88 + learned["noise_templates"]["count"]:
+            raise SystemExit(f"{args.templates}: not templates of this script's layout")
+        training, noise = dict(learned["training"]), learned["noise_templates"]
+        training["templates_from"] = {"created": learned.get("created"), "sha256": file_sha256(args.templates)}
+        log(f"templates {tuple(W.shape)} from {args.templates} (sha256 {file_sha256(args.templates)})")
+    else:
+        W, training = learn_templates(args, cqt, n_groups, train_pieces, log)
+        noise = {"count": args.noise_templates, "width_bins": args.noise_width}
 
     settings: dict[str, Any] = {
         "n_groups": n_groups,
@@ -388,6 +435,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sparsity": args.sparsity,
         "range_db": args.range_db,
         "velocity_range_db": args.velocity_range_db,
+        "bin_pool": args.bin_pool,
+        "prune_after": args.prune_after,
+        "prune_level": args.prune_level,
     }
 
     # 3. reference level from training pieces
@@ -412,7 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for piano in PIANOS + UNSEEN_PIANOS
     ]
     log(f"validation: {len(examples)} excerpts of {args.validation_seconds:g} s")
-    onset_peaks_grid = {"onset_threshold": (0.74, 0.77, 0.8, 0.83), "frame_threshold": (0.0, 0.05)}
+    onset_peaks_grid = {"onset_threshold": (0.74, 0.77, 0.8, 0.83), "frame_threshold": (0.0, 0.05, 0.1, 0.2, 0.3, 0.4)}
     onset_peaks_fixed = {"peak_window": 2, "confirm_frames": 2, "min_note_length": 0.0, "refine_onsets": True}
     best: tuple[float, float, dict[str, Any], dict[str, float]] | None = None
     per_suppression = {}
@@ -442,16 +492,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"chosen: onset_suppression {settings['onset_suppression']}, onset-peaks {onset_peaks}: {onset_peaks_scores}")
     log(f"frame-threshold {frame_threshold}: {frame_threshold_scores}")
 
-    def describe(path: Path, role: str) -> dict[str, str]:
-        return {"file": str(path.relative_to(DATA)), "sha256": file_sha256(path), "role": role}
-
     meta = {
         "model": "nmf",
         "format": TEMPLATE_FORMAT,
         "frontend": {"name": "cqt", **dict(CQT_SETTINGS), "log_gain": float(DEFAULT_LOG_GAIN)},
         "settings": settings,
         "groups": groups,
-        "noise_templates": {"count": args.noise_templates, "width_bins": args.noise_width},
+        "noise_templates": noise,
         "decoder": "onset-peaks",
         "decoder_options": onset_peaks,
         "validation": {
@@ -462,28 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "onset-peaks": {"options": onset_peaks, "scores": onset_peaks_scores},
             "frame-threshold": {"options": frame_threshold, "scores": frame_threshold_scores},
         },
-        "training": {
-            "isolated_notes": {
-                "generated_by": "write_scale_midi",
-                "sha256": scale_sha,
-                "velocities": list(SCALE_VELOCITIES),
-                "note_seconds": SCALE_NOTE_S,
-                "gap_seconds": SCALE_GAP_S,
-            },
-            "pieces": [describe(piece_midi(p), "templates") for p in learn_pieces],
-            "calibration": [describe(piece_midi(p), "reference level") for p in calibration],
-            "soundfonts": [
-                {"piano": p[0], "file": p[1], "program": p[2], "sha256": file_sha256(resolve_soundfont(p[1]))}
-                for p in PIANOS
-            ],
-            "render": {"sample_rate": SAMPLE_RATE, "gain": RENDER_GAIN, "reverb": False, "chorus": False},
-            "beta": args.beta,
-            "learn_iter": args.learn_iter,
-            "attack_frames": args.attack_frames,
-            "binary_h": args.binary,
-            "split": "sha256('pop909/<number>') mod 100: <80 train, <90 valid, else test",
-            "licence": "POP909 MIDI: MIT; isolated notes: generated",
-        },
+        "training": {**training, "calibration": [describe_input(piece_midi(p), "reference level") for p in calibration]},
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "script": "scripts/learn_nmf_templates.py",
         "script_version": SCRIPT_VERSION,

@@ -278,3 +278,16 @@ def test_audio_onsets_read_the_file_themselves_when_no_pass_did():
     source = partial(iter_audio, EXAMPLE, SR)
     onsets = AudioOnsets(source, SR)
     np.testing.assert_array_equal(onsets.envelope(), audio_onset_envelope(source, SR))
+
+
+@pytest.mark.parametrize("sample_rate", [16000, 22050, 44100])
+def test_mel_bands_equal_the_whole_filterbank_product(sample_rate):
+    """The banded product skips only zeros of the mel basis: equal to ``power @ basis`` to
+    float32 rounding, on spectra spanning 100 dB."""
+    from transcribe_cli.tempo import MelBands, _onset_mel_basis
+
+    basis = _onset_mel_basis(sample_rate)
+    power = (10.0 ** (np.random.default_rng(0).uniform(-10, 0, (37, basis.shape[0])))).astype(np.float32)
+    expected = power.astype(np.float64) @ basis.astype(np.float64)
+    np.testing.assert_allclose(MelBands(basis)(power), expected, rtol=2e-5, atol=0)
+    np.testing.assert_allclose(MelBands(basis, band_bins=7)(power), expected, rtol=2e-5, atol=0)

@@ -252,6 +252,10 @@ ONSET_MELS, ONSET_TOP_DB = 128, 80.0
 ONSET_KEPT_FRAMES = 4096
 
 
+#: FFT bins per band of :class:`MelBands` (each band multiplies only the mel filters it touches).
+MEL_BAND_BINS = 64
+
+
 @functools.lru_cache(maxsize=8)
 def _onset_mel_basis(sample_rate: int) -> np.ndarray:
     """The onset envelope's mel filters, ``[bins, mels]`` float32, read-only (made once per
@@ -262,6 +266,37 @@ def _onset_mel_basis(sample_rate: int) -> np.ndarray:
         mel_filterbank(sample_rate, ONSET_N_FFT, ONSET_MELS, 0.0, sample_rate / 2).T, dtype=np.float32)
     basis.flags.writeable = False
     return basis
+
+
+class MelBands:
+    """``power @ basis`` for a filterbank whose filters each cover a few neighbouring bins (mel
+    triangles: 2,020 of the 131,200 entries of the 16-kHz basis are non-zero), as one small GEMM per
+    band of :data:`MEL_BAND_BINS` bins against only the filters that band touches: ~6x fewer
+    multiply-adds than the whole basis (the filters' products with the zeros of other bands are
+    skipped, so the sums are the same up to float32 rounding)."""
+
+    def __init__(self, basis: np.ndarray, band_bins: int = MEL_BAND_BINS):
+        self.n_mels = basis.shape[1]
+        self.dtype = basis.dtype
+        self.bands: list[tuple[int, int, int, int, np.ndarray]] = []  # bins lo:hi, mels lo:hi, their filters
+        for lo in range(0, basis.shape[0], band_bins):
+            hi = min(lo + band_bins, basis.shape[0])
+            mels = np.flatnonzero(basis[lo:hi].any(axis=0))
+            if len(mels):
+                m_lo, m_hi = int(mels[0]), int(mels[-1]) + 1
+                self.bands.append((lo, hi, m_lo, m_hi, np.ascontiguousarray(basis[lo:hi, m_lo:m_hi])))
+
+    def __call__(self, power: np.ndarray) -> np.ndarray:
+        out = np.zeros((power.shape[0], self.n_mels), dtype=np.result_type(power, self.dtype))
+        for lo, hi, m_lo, m_hi, filters in self.bands:
+            out[:, m_lo:m_hi] += power[:, lo:hi] @ filters
+        return out
+
+
+@functools.lru_cache(maxsize=8)
+def _onset_mel_bands(sample_rate: int) -> MelBands:
+    """:class:`MelBands` of :func:`_onset_mel_basis` (made once per sample rate)."""
+    return MelBands(_onset_mel_basis(sample_rate))
 
 
 def audio_onset_envelope(audio: np.ndarray | Callable[[], Iterable[np.ndarray]], sample_rate: int, *,
@@ -301,7 +336,7 @@ class OnsetEnvelope:
         self.hop = int(round(sample_rate / rate))
         self.n_fft = ONSET_N_FFT
         self.block = max(int(block), 1)
-        self._mel = _onset_mel_basis(self.sample_rate)
+        self._mel = _onset_mel_bands(self.sample_rate)
         self._window = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(self.n_fft) / self.n_fft)).astype(np.float32)
         self._framer = _Framer(self.hop, self.n_fft, self.block)
         self._flux: list[np.ndarray] = []  # block k: flux[f] (rise from frame f - 1 to f) of its frames
@@ -431,7 +466,7 @@ class OnsetEnvelope:
         frames = np.lib.stride_tricks.sliding_window_view(segment, self.n_fft)[:: self.hop] * self._window
         spectrum = np.fft.rfft(frames, axis=-1)
         power = spectrum.real**2 + spectrum.imag**2
-        return 10.0 * np.log10(np.maximum(power @ self._mel, np.float32(1e-10)))
+        return 10.0 * np.log10(np.maximum(self._mel(power), np.float32(1e-10)))
 
     @staticmethod
     def _rises(db: np.ndarray, floor: np.float32) -> np.ndarray:

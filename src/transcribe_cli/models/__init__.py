@@ -41,7 +41,16 @@ PIANO_ONNX = "transcribe_cli:data/piano_synth.onnx"
 
 #: Model options of ``nmf`` (``--option model.KEY=VALUE``); the defaults are the settings the
 #: bundled templates were tuned with (``meta["settings"]`` of the .npz; a test keeps them equal).
-NMF_OPTIONS: dict[str, Any] = {"n_iter": 50, "beta": 0.5, "sparsity": 0.0, "onset_suppression": 0.5}
+NMF_OPTIONS: dict[str, Any] = {
+    "n_iter": 50,
+    "beta": 0.5,
+    "sparsity": 0.0,
+    "onset_suppression": 0.5,
+    "bin_pool": 1,
+    "prune_after": 0,
+    "prune_level": 0.0,
+    "reference": 19.572452545166016,  # the key gain that maps to activation 1 (learned)
+}
 
 #: ``onset-peaks`` settings tuned on validation renders by ``scripts/learn_nmf_templates.py``
 #: (``meta["decoder_options"]`` of the .npz; a test keeps them equal).

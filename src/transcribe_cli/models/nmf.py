@@ -14,6 +14,21 @@ Frame-wise by construction: with ``W`` fixed, frame ``t`` of ``H`` depends on fr
 ``V`` only, so the gains do not depend on how a recording is cut into windows (nor into the
 blocks of frames the updates run on, :data:`BLOCK_FRAMES`).
 
+Speed. Each update is three GEMMs of frames × bins × templates, nearly all of the model's
+time; besides ``n_iter``, two settings make them cheaper:
+
+* ``bin_pool = p`` sums each ``p`` adjacent CQT bins of ``V`` and of ``W`` before solving
+  (352 → 176 bins for ``p = 2``: half of every GEMM, a quarter-tone resolution instead of
+  an eighth); still frame-wise;
+* ``prune_after = i``, ``prune_level = ℓ`` (off in the bundled settings): after ``i``
+  updates, a block of frames drops the templates whose gain is below ``ℓ · ‖V[t]‖₁`` in
+  every frame ``t`` of the block (their gains become 0 there), and the remaining updates run
+  on the templates left — a few dozen of the 367 in a block of piano music. The gains of a
+  frame then depend on the other frames of its block through which templates are kept: on
+  the bundled example the numpy and torch runtimes (whose blocks hold different frames)
+  agreed on only 95 % of the notes with ``ℓ = 0.01`` after 3 updates, which is why it is an
+  option, not the default (``benchmarks/results/nmf_speed.md``).
+
 numpy only (float32, no torch): the model runs without torch under ``--runtime auto|numpy``
 (with the ``cqt`` frontend's numpy form, :mod:`transcribe_cli.frontends.constant_q_numpy`) and
 behind the torch frontend under ``--runtime torch`` (it takes and returns tensors there); the
@@ -169,6 +184,13 @@ def update_w(V: np.ndarray, W: np.ndarray, H: np.ndarray, beta: float) -> np.nda
     return W * (ratio if gamma == 1.0 else ratio**gamma)
 
 
+def pool_bins(x: np.ndarray, pool: int) -> np.ndarray:
+    """Sum each ``pool`` adjacent entries of the last axis (``pool = 1``: ``x`` itself)."""
+    if pool == 1:
+        return x
+    return x.reshape(*x.shape[:-1], x.shape[-1] // pool, pool).sum(axis=-1)
+
+
 def initial_h(V: np.ndarray, n_templates: int) -> np.ndarray:
     """Frame-wise start for the updates: every template gets ``‖V[t]‖₁ / n_templates``
     (with L1-normalised templates this explains the frame's total magnitude)."""
@@ -227,6 +249,10 @@ class NMFTranscriber(CpuModel):
         sparsity: L1 penalty on ``H`` (units of the L1-normalised magnitude).
         onset_suppression: weight of the neighbouring keys' rises subtracted from a key's
             rise in the onset activation (0 = off).
+        bin_pool: adjacent bins summed before solving (1 = off; must divide the bin count).
+        prune_after: updates before a block drops its unused templates (see the module docstring).
+        prune_level: gain relative to the frame's L1 magnitude below which, in every frame of
+            a block, a template is dropped (0 = never).
         threads: threads the blocks of frames run on (default: the usable CPU cores).
     """
 
@@ -245,6 +271,9 @@ class NMFTranscriber(CpuModel):
         beta: float = 0.5,
         sparsity: float = 0.0,
         onset_suppression: float = 0.0,
+        bin_pool: int = 1,
+        prune_after: int = 0,
+        prune_level: float = 0.0,
         n_keys: int = PIANO_KEYS,
         threads: int | None = None,
     ) -> None:
@@ -259,8 +288,17 @@ class NMFTranscriber(CpuModel):
             raise ValueError("sparsity and onset_suppression must be >= 0")
         if threads is not None and threads < 1:
             raise ValueError("threads must be >= 1")
+        if bin_pool < 1 or W.shape[0] % bin_pool:
+            raise ValueError(f"bin_pool must be >= 1 and divide the {W.shape[0]} bins, got {bin_pool}")
+        if prune_after < 0 or not 0 <= prune_level < 1:
+            raise ValueError("prune_after must be >= 0 and prune_level in [0, 1)")
         W = W / np.maximum(W.sum(axis=0, keepdims=True), np.float32(EPS))
         self.W = np.where(W > TINY, W, np.float32(0.0))
+        self.bin_pool = int(bin_pool)
+        self.prune_after = int(prune_after)
+        self.prune_level = float(prune_level)
+        #: the dictionary the updates run on: ``W`` with its bins pooled
+        self.W_solve = pool_bins(self.W.T, self.bin_pool).T.copy()
         self.n_groups = int(n_groups)
         self.n_keys = int(n_keys)
         self.reference = float(reference)
@@ -285,18 +323,33 @@ class NMFTranscriber(CpuModel):
 
     def gains(self, V: np.ndarray) -> np.ndarray:
         """Solve ``V ≈ H Wᵀ`` for ``H ≥ 0``: ``V`` ``[..., T, bins]`` → ``H`` ``[..., T, templates]``,
-        :data:`BLOCK_FRAMES` frames at a time, on :attr:`threads` threads."""
-        W = self.W if V.dtype == np.float32 else self.W.astype(V.dtype)
-        frames = np.ascontiguousarray(V.reshape(-1, V.shape[-1]))  # one [frames, bins] matrix
+        :data:`BLOCK_FRAMES` frames at a time, on :attr:`threads` threads (``bins`` pooled
+        by :attr:`bin_pool` first; templates pruned per block, see the module docstring)."""
+        W = self.W_solve if V.dtype == np.float32 else self.W_solve.astype(V.dtype)
+        frames = np.ascontiguousarray(pool_bins(V.reshape(-1, V.shape[-1]), self.bin_pool))  # [frames, bins]
         H = initial_h(frames, W.shape[1])
         starts = range(0, frames.shape[0], BLOCK_FRAMES)
+        prune_at = self.prune_after if self.prune_level > 0 else None
 
         def solve(start: int) -> None:
             block = slice(start, start + BLOCK_FRAMES)
             V_block, H_block = frames[block], H[block]
+            W_block, H_solve = W, H_block
             work = _Workspace(V_block.shape[0], V_block.shape[1], W.shape[1], H.dtype)
-            for _ in range(self.n_iter):
-                update_h(V_block, W, H_block, self.beta, self.sparsity, out=H_block, work=work)
+            for i in range(self.n_iter):
+                if i == prune_at:
+                    floor = self.prune_level * V_block.sum(axis=1, keepdims=True)
+                    kept = np.flatnonzero((H_block >= floor).any(axis=0) & (H_block > 0).any(axis=0))
+                    if len(kept) == 0:  # silence: every gain is 0 and stays 0
+                        H_block.fill(0.0)
+                        return
+                    if len(kept) < W.shape[1]:
+                        W_block, H_solve = np.ascontiguousarray(W[:, kept]), np.ascontiguousarray(H_block[:, kept])
+                        work = _Workspace(V_block.shape[0], V_block.shape[1], len(kept), H.dtype)
+                update_h(V_block, W_block, H_solve, self.beta, self.sparsity, out=H_solve, work=work)
+            if H_solve is not H_block:
+                H_block.fill(0.0)
+                H_block[:, kept] = H_solve
 
         with _single_threaded_blas():  # the same GEMMs, so the same gains, for any thread count
             if min(self._thread_count(), len(starts)) > 1:
@@ -356,7 +409,8 @@ class NMFTranscriber(CpuModel):
         return (
             f"NMFTranscriber(bins={self.n_bins}, templates={self.W.shape[1]}, n_groups={self.n_groups}, "
             f"beta={self.beta:g}, n_iter={self.n_iter}, sparsity={self.sparsity:g}, "
-            f"onset_suppression={self.onset_suppression:g})"
+            f"onset_suppression={self.onset_suppression:g}, bin_pool={self.bin_pool}, "
+            f"prune_after={self.prune_after}, prune_level={self.prune_level:g})"
         )
 
 
