@@ -9,7 +9,7 @@ Each argument is a set of :class:`transcribe_cli.models.nmf.NMFTranscriber` sett
 over the bundled templates' own. Material: the first ``--pieces`` POP909 *validation* songs
 (never test songs), the first ``--seconds`` of each rendered with the two template pianos and
 the two "bright" presets the templates never saw (``scripts/learn_nmf_templates.py``'s
-``PIANOS`` and ``UNSEEN_PIANOS``; linear CQT cached under ``benchmarks/.cache``). For each
+``validation_examples``; linear CQT cached under ``benchmarks/.cache``). For each
 setting: the solver's seconds over all renders (``NMFTranscriber.gains``, 2 threads), then
 mean onset F1 / frame F1 / onset+offset F1 (mir_eval) with the bundled ``onset-peaks``
 options at each ``--thresholds`` onset threshold, and the *stability*: onset F1 of the notes
@@ -36,14 +36,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from learn_nmf_templates import (  # noqa: E402
-    PIANOS,
-    UNSEEN_PIANOS,
     build_frontend,
     decode,
-    piece_midi,
     pop909_pieces,
-    render_example,
     score,
+    validation_examples,
 )
 
 
@@ -61,13 +58,9 @@ def load_examples(pieces: int, seconds: float, cache: Path) -> list:
     if path.exists():
         with open(path, "rb") as f:
             return pickle.load(f)
-    cqt = build_frontend()
-    examples = []
-    for piece in pop909_pieces("valid")[:pieces]:
-        for piano in PIANOS + UNSEEN_PIANOS:
-            example = render_example(piece_midi(piece), piano, cqt, seconds=seconds)
-            example.audio = None  # the CQT and the notes are all that is used
-            examples.append(example)
+    examples = validation_examples(pop909_pieces("valid")[:pieces], build_frontend(), seconds)
+    for example in examples:
+        example.audio = None  # the CQT and the notes are all that is used
     cache.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
         pickle.dump(examples, f)

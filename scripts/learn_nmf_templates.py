@@ -178,6 +178,13 @@ def render_example(
     return analyse_audio(name or f"{midi.stem}@{piano_name}", audio, notes, cqt)
 
 
+def validation_examples(pieces: Sequence[str], cqt, seconds: float) -> list[Example]:
+    """The first ``seconds`` of each of ``pieces`` rendered with every piano of :data:`PIANOS`
+    and :data:`UNSEEN_PIANOS` (the tuning set; also ``benchmarks/bench_nmf_settings.py``'s)."""
+    return [render_example(piece_midi(piece), piano, cqt, seconds=seconds)
+            for piece in pieces for piano in PIANOS + UNSEEN_PIANOS]
+
+
 def model_activations(model, example: Example, cqt) -> dict[str, np.ndarray]:
     """Activations of ``model`` on ``example.audio`` through the pipeline's windowed inference."""
     from transcribe_cli.inference import DEFAULT_WINDOW_SECONDS, ArrayModel, compute_activations
@@ -422,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise SystemExit(f"{args.templates}: not templates of this script's layout")
         training, noise = dict(learned["training"]), learned["noise_templates"]
         training["templates_from"] = {"created": learned.get("created"), "sha256": file_sha256(args.templates)}
-        log(f"templates {tuple(W.shape)} from {args.templates} (sha256 {file_sha256(args.templates)})")
+        log(f"templates {tuple(W.shape)} from {args.templates} (sha256 {training['templates_from']['sha256']})")
     else:
         W, training = learn_templates(args, cqt, n_groups, train_pieces, log)
         noise = {"count": args.noise_templates, "width_bins": args.noise_width}
@@ -456,11 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # 4. tuning on validation pieces (template pianos and unseen pianos)
     validation = pop909_pieces("valid")[: args.validation_pieces]
-    examples = [
-        render_example(piece_midi(piece), piano, cqt, seconds=args.validation_seconds)
-        for piece in validation
-        for piano in PIANOS + UNSEEN_PIANOS
-    ]
+    examples = validation_examples(validation, cqt, args.validation_seconds)
     log(f"validation: {len(examples)} excerpts of {args.validation_seconds:g} s")
     onset_peaks_grid = {"onset_threshold": (0.74, 0.77, 0.8, 0.83), "frame_threshold": (0.0, 0.05, 0.1, 0.2, 0.3, 0.4)}
     onset_peaks_fixed = {"peak_window": 2, "confirm_frames": 2, "min_note_length": 0.0, "refine_onsets": True}

@@ -271,8 +271,8 @@ def _onset_mel_basis(sample_rate: int) -> np.ndarray:
 class MelBands:
     """``power @ basis`` for a filterbank whose filters each cover a few neighbouring bins (mel
     triangles: 2,020 of the 131,200 entries of the 16-kHz basis are non-zero), as one small GEMM per
-    band of :data:`MEL_BAND_BINS` bins against only the filters that band touches: ~6x fewer
-    multiply-adds than the whole basis (the filters' products with the zeros of other bands are
+    band of :data:`MEL_BAND_BINS` bins against only the filters that band touches: 7.7 % of the
+    multiply-adds of the whole basis at 16 kHz (the filters' products with the zeros of other bands are
     skipped, so the sums are the same up to float32 rounding)."""
 
     def __init__(self, basis: np.ndarray, band_bins: int = MEL_BAND_BINS):

@@ -297,8 +297,8 @@ class NMFTranscriber(CpuModel):
         self.bin_pool = int(bin_pool)
         self.prune_after = int(prune_after)
         self.prune_level = float(prune_level)
-        #: the dictionary the updates run on: ``W`` with its bins pooled
-        self.W_solve = pool_bins(self.W.T, self.bin_pool).T.copy()
+        #: the dictionary the updates run on: ``W`` with its bins pooled (``W`` itself unpooled)
+        self.W_solve = np.ascontiguousarray(pool_bins(self.W.T, self.bin_pool).T)
         self.n_groups = int(n_groups)
         self.n_keys = int(n_keys)
         self.reference = float(reference)
