@@ -284,11 +284,15 @@ def checks(result: dict) -> list[dict]:
         longest = max(rows, key=lambda r: r["audio_s"])
         add(f"{model}: peak RSS on {longest['audio_s']:g} s (MB)", longest["peak_rss_mb"],
             f"<= {TARGETS['peak_rss_mb']:g}", longest["peak_rss_mb"] <= TARGETS["peak_rss_mb"])
-        shortest = min(rows, key=lambda r: r["audio_s"])
-        if longest["audio_s"] > shortest["audio_s"]:
-            growth = longest["peak_rss_mb"] / shortest["peak_rss_mb"] - 1
-            add(f"{model}: RSS growth {shortest['audio_s']:g} s -> {longest['audio_s']:g} s", round(growth, 3),
-                f"<= {TARGETS['rss_flat_fraction']:g}", growth <= TARGETS["rss_flat_fraction"])
+        tempos = sorted({r["tempo"] for r in rows})
+        for tempo in tempos:  # growth in file length with the same --tempo (auto tracks beats: more work)
+            same = [r for r in rows if r["tempo"] == tempo]
+            shortest, longest_here = (f(same, key=lambda r: r["audio_s"]) for f in (min, max))
+            if longest_here["audio_s"] > shortest["audio_s"]:
+                growth = longest_here["peak_rss_mb"] / shortest["peak_rss_mb"] - 1
+                label = f"{model}{f' (tempo {tempo})' if len(tempos) > 1 else ''}"
+                add(f"{label}: RSS growth {shortest['audio_s']:g} s -> {longest_here['audio_s']:g} s", round(growth, 3),
+                    f"<= {TARGETS['rss_flat_fraction']:g}", growth <= TARGETS["rss_flat_fraction"])
         key = f"{model.partition('@')[0]}_x_realtime_300"
         five = [r for r in rows if r["audio_s"] == 300]
         if key in TARGETS and five:

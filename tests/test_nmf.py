@@ -120,6 +120,36 @@ def test_factory_rejects_bad_files_and_options(tmp_path):
         build_nmf(None, n_iter=0)
 
 
+def test_a_template_file_runs_with_its_own_settings(tmp_path, templates):
+    """``--model nmf --weights FILE`` and ``--model FILE`` run a template file with the settings
+    and decoder options in its metadata (not the bundled file's), ``-O`` still overriding them."""
+    from transcribe_cli.registry import get_registry
+    from transcribe_cli.resolution import resolve_transcriber
+
+    W, meta = templates
+    custom = {**meta, "settings": {**meta["settings"], "n_iter": 7, "bin_pool": 2, "reference": 11.5},
+              "decoder_options": {**meta["decoder_options"], "onset_threshold": 0.6}}
+    path = tmp_path / "custom.npz"
+    np.savez(path, W=W, meta=json.dumps(custom))
+    registry = get_registry()
+    for resolved in (resolve_transcriber("nmf", registry=registry, weights=path),
+                     resolve_transcriber(str(path), registry=registry)):
+        assert resolved.weights_path == path
+        assert {k: resolved.model_options[k] for k in ("n_iter", "bin_pool", "reference")} == {
+            "n_iter": 7, "bin_pool": 2, "reference": 11.5}
+        assert resolved.model_options["beta"] == NMF_OPTIONS["beta"]
+        assert resolved.decoder_options["onset_threshold"] == 0.6
+        built = resolved.model_spec.factory(resolved.weights_path, **resolved.model_options)
+        assert (built.n_iter, built.bin_pool, built.reference) == (7, 2, 11.5)
+    given = resolve_transcriber("nmf", registry=registry, weights=path,
+                                options=["model.n_iter=9", "decoder.onset_threshold=0.5"])
+    assert given.model_options["n_iter"] == 9 and given.model_options["bin_pool"] == 2
+    assert given.decoder_options["onset_threshold"] == 0.5
+    bundled = resolve_transcriber("nmf", registry=registry)
+    assert bundled.model_options == NMF_OPTIONS
+    assert {k: bundled.decoder_options[k] for k in NMF_DECODER_OPTIONS} == NMF_DECODER_OPTIONS
+
+
 def test_registration_module_does_not_import_torch():
     code = "import sys, transcribe_cli.models as m; m.NMF_SPEC; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -39,6 +39,9 @@ OPENMP_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
 def main(argv: list[str] | None = None) -> None:
     for name, value in OPENMP_DEFAULTS.items():
         os.environ.setdefault(name, value)  # inherited by spawned workers too
+    from transcribe_cli.allocator import fix_mmap_threshold
+
+    fix_mmap_threshold()  # peak memory flat in file length (its docstring); workers inherit it
     argv = list(sys.argv[1:] if argv is None else argv)
     # the one place verbosity is set: before parsing, since building the app may already warn
     verbose = any(a in ("-v", "--verbose") for a in argv)

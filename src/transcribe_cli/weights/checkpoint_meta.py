@@ -21,7 +21,9 @@ The checkpoint's own metadata wins over ``config.json``.
 
 Beyond naming the model, the metadata adjusts that model's spec for this checkpoint
 (:func:`checkpoint_spec`): ``decoder`` / ``decoder_options`` (tuned on validation by
-``transcribe train``) replace the model's defaults, and an ``.onnx`` file is run by
+``transcribe train``) replace the model's defaults, ``settings`` (the model options it was
+tuned with, e.g. an ``nmf`` template file's) become the defaults of the options the model
+declares, and an ``.onnx`` file is run by
 onnxruntime with the frontend, outputs and context it was exported with.
 """
 
@@ -179,6 +181,12 @@ def checkpoint_spec(spec: ModelSpec, path: str | Path, meta: dict[str, Any]) -> 
                                   f"got {type(tuned).__name__}")
         base = spec.decoder_options if changes.get("decoder", spec.decoder) == spec.decoder else {}
         changes["decoder_options"] = {**base, **tuned}
+    settings = meta.get("settings")
+    if settings is not None:
+        if not isinstance(settings, dict):
+            raise TranscribeError(f"{path}: metadata entry 'settings' must be an object, "
+                                  f"got {type(settings).__name__}")
+        changes.update(_with_defaults(spec, settings))
     if Path(path).suffix.lower() == ONNX_SUFFIX:
         from transcribe_cli.models.onnx_runtime import onnx_factory
 
@@ -193,3 +201,20 @@ def checkpoint_spec(spec: ModelSpec, path: str | Path, meta: dict[str, Any]) -> 
         if "audio_normalization" in meta and isinstance(meta["audio_normalization"], (str, type(None))):
             changes["audio_normalization"] = meta["audio_normalization"]
     return dataclasses.replace(spec, **changes) if changes else spec
+
+
+def _with_defaults(spec: ModelSpec, settings: dict[str, Any]) -> dict[str, Any]:
+    """The ``options`` / ``option_table`` of ``spec`` with the defaults of the model options it
+    declares taken from ``settings`` (a checkpoint's ``meta["settings"]``: what it was tuned
+    with); settings the spec does not declare are left to the model's factory."""
+    declared = {key: value for key, value in settings.items() if key in spec.options or key in spec.option_table}
+    if not declared:
+        return {}
+    changes: dict[str, Any] = {"options": {**spec.options,
+                                           **{k: v for k, v in declared.items() if k in spec.options}}}
+    if any(key in spec.option_table for key in declared):
+        changes["option_table"] = {
+            name: dataclasses.replace(option, default=declared[name]) if name in declared else option
+            for name, option in spec.option_table.items()
+        }
+    return changes

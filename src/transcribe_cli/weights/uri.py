@@ -174,7 +174,10 @@ def resolve_model_argument(
     if model in registry.names("model"):
         if weights is not None and str(weights).lower().endswith(ONNX_SUFFIX):
             raise TranscribeError("--weights cannot be an .onnx file", f"pass it as --model {weights}")
-        return ModelChoice(registry.model(model), None, "registered")
+        spec = registry.model(model)
+        if weights is not None:
+            spec = _as_weights_say(spec, weights, offline, progress)
+        return ModelChoice(spec, None, "registered")
     if is_hf_uri(model):
         ref = parse_hf_uri(model)
         if weights is not None:
@@ -196,6 +199,21 @@ def resolve_model_argument(
         raise TranscribeError(f"model file not found: {candidate}",
                               "pass a registered model name, hf://owner/repo@revision/file or an existing file")
     raise UnknownNameError("model", model, registry.names("model"))
+
+
+def _as_weights_say(spec: ModelSpec, weights: str | os.PathLike, offline: bool | None, progress: bool) -> ModelSpec:
+    """``spec`` run with the ``--weights`` file ``weights``: its metadata's tuned decoder options and
+    model settings (:func:`checkpoint_spec`) apply as they do for ``--model FILE``, unless it
+    names another model (then the file is only the weights, as before)."""
+    if is_hf_uri(str(weights)):
+        ref = parse_hf_uri(str(weights))
+        path = fetch(ref, name=ref.uri, offline=offline, progress=progress)
+    else:
+        path = explicit_path(weights)
+    meta = read_checkpoint_meta(path)
+    if model_name_from(meta, str(weights)) not in (None, spec.name):
+        return spec
+    return checkpoint_spec(spec, path, meta)
 
 
 def resolve_model_weights(
