@@ -48,10 +48,10 @@ def test_markdown_and_checks_from_a_result():
         return {**result["files"][0], "audio_s": seconds, "tempo": tempo, "peak_rss_mb": rss}
 
     grown = {**result, "files": [sized(60, "none", 80.0), sized(3600, "none", 84.0),
-                                 sized(60, "auto", 82.0), sized(3600, "auto", 95.0)]}
+                                 sized(60, None, 82.0), sized(3600, None, 95.0)]}
     checks = {c["target"]: (c["value"], c["ok"]) for c in run.checks(grown)}
     assert checks["nmf (tempo none): RSS growth 60 s -> 3600 s"] == (0.05, True)
-    assert checks["nmf (tempo auto): RSS growth 60 s -> 3600 s"] == (round(95 / 82 - 1, 3), False)
+    assert checks["nmf (tempo default): RSS growth 60 s -> 3600 s"] == (round(95 / 82 - 1, 3), False)
     text = run.markdown(result)
     for heading in ("## `transcribe --help` and start-up", "## Single files", "## Against the peers", "## Targets"):
         assert heading in text
