@@ -397,6 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--range-db", type=float, default=100.0)
     parser.add_argument("--velocity-range-db", type=float, default=40.0)
     parser.add_argument("--bin-pool", type=int, default=1, help="adjacent CQT bins summed at inference")
+    parser.add_argument("--relaxation", type=float, default=1.0,
+                        help="multiplies the inference updates' exponent (1: the monotone updates)")
     parser.add_argument("--prune-after", type=int, default=0, help="updates before a block drops unused templates")
     parser.add_argument("--prune-level", type=float, default=0.0,
                         help="gain / frame magnitude below which a block drops a template (0 = never)")
@@ -445,6 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bin_pool": args.bin_pool,
         "prune_after": args.prune_after,
         "prune_level": args.prune_level,
+        "relaxation": args.relaxation,
     }
 
     # 3. reference level from training pieces
