@@ -39,9 +39,6 @@ OPENMP_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
 def main(argv: list[str] | None = None) -> None:
     for name, value in OPENMP_DEFAULTS.items():
         os.environ.setdefault(name, value)  # inherited by spawned workers too
-    from transcribe_cli.allocator import fix_mmap_threshold
-
-    fix_mmap_threshold()  # peak memory flat in file length (its docstring); workers inherit it
     argv = list(sys.argv[1:] if argv is None else argv)
     # the one place verbosity is set: before parsing, since building the app may already warn
     verbose = any(a in ("-v", "--verbose") for a in argv)
@@ -53,6 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     if top_level_help and (text := help_cache.load()) is not None:
         print(text)
         sys.exit(0)
+    from transcribe_cli.allocator import fix_mmap_threshold
+
+    fix_mmap_threshold()  # peak memory flat in file length (its docstring); workers inherit it
     try:
         from transcribe_cli.cli.app import build_app, root_help
 

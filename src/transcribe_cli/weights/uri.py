@@ -112,11 +112,13 @@ def parse_hf_uri(uri: str) -> HubFile:
 @dataclass(frozen=True)
 class ModelChoice:
     """A ``--model`` argument, resolved: the spec to build and, when the argument itself
-    named a checkpoint, that file (otherwise the spec's own weights apply)."""
+    named a checkpoint, that file; ``weights``: the ``--weights`` file given with a registered
+    name, resolved (otherwise the spec's own weights apply)."""
 
     spec: ModelSpec
     checkpoint: Path | None
     kind: str  # "registered", "hub" or "file"
+    weights: Path | None = None
 
 
 def _model_for(name: str | None, registry: Registry, origin: str) -> ModelSpec:
@@ -168,16 +170,18 @@ def resolve_model_argument(
 ) -> ModelChoice:
     """Turn a ``--model`` value into a :class:`ModelChoice` (downloads a Hub checkpoint).
 
-    A registered name never touches the disk or the network here; its weights are resolved
-    later by :func:`transcribe_cli.weights.hub.resolve_weights`."""
+    A registered name alone never touches the disk or the network here; its weights are
+    resolved later by :func:`transcribe_cli.weights.hub.resolve_weights`. With ``weights`` (a
+    path or an ``hf://`` URI) that file is found (downloaded) here and its metadata read."""
     model = str(model)
     if model in registry.names("model"):
         if weights is not None and str(weights).lower().endswith(ONNX_SUFFIX):
             raise TranscribeError("--weights cannot be an .onnx file", f"pass it as --model {weights}")
         spec = registry.model(model)
-        if weights is not None:
-            spec = _as_weights_say(spec, weights, offline, progress)
-        return ModelChoice(spec, None, "registered")
+        if weights is None:
+            return ModelChoice(spec, None, "registered")
+        path = _weights_file(weights, offline, progress)
+        return ModelChoice(_as_weights_say(spec, path, str(weights)), None, "registered", path)
     if is_hf_uri(model):
         ref = parse_hf_uri(model)
         if weights is not None:
@@ -201,17 +205,20 @@ def resolve_model_argument(
     raise UnknownNameError("model", model, registry.names("model"))
 
 
-def _as_weights_say(spec: ModelSpec, weights: str | os.PathLike, offline: bool | None, progress: bool) -> ModelSpec:
-    """``spec`` run with the ``--weights`` file ``weights``: its metadata's tuned decoder options and
-    model settings (:func:`checkpoint_spec`) apply as they do for ``--model FILE``, unless it
-    names another model (then the file is only the weights, as before)."""
+def _weights_file(weights: str | os.PathLike, offline: bool | None, progress: bool) -> Path:
+    """The ``--weights`` file: an ``hf://`` URI fetched (cached), or an existing path."""
     if is_hf_uri(str(weights)):
         ref = parse_hf_uri(str(weights))
-        path = fetch(ref, name=ref.uri, offline=offline, progress=progress)
-    else:
-        path = explicit_path(weights)
+        return fetch(ref, name=ref.uri, offline=offline, progress=progress)
+    return explicit_path(weights)
+
+
+def _as_weights_say(spec: ModelSpec, path: Path, origin: str) -> ModelSpec:
+    """``spec`` run with the ``--weights`` file at ``path``: its metadata's tuned decoder options
+    and model settings (:func:`checkpoint_spec`) apply as they do for ``--model FILE``, unless it
+    names another model (then the file is only the weights, as before)."""
     meta = read_checkpoint_meta(path)
-    if model_name_from(meta, str(weights)) not in (None, spec.name):
+    if model_name_from(meta, origin) not in (None, spec.name):
         return spec
     return checkpoint_spec(spec, path, meta)
 
@@ -227,9 +234,8 @@ def resolve_model_weights(
     an ``hf://`` URI), or the model's own weights."""
     if choice.checkpoint is not None:
         return choice.checkpoint
-    if weights is not None and is_hf_uri(str(weights)):
-        ref = parse_hf_uri(str(weights))
-        return fetch(ref, name=ref.uri, offline=offline, progress=progress)
+    if choice.weights is not None:  # found by resolve_model_argument
+        return choice.weights
     if weights is not None:
-        return explicit_path(weights)
+        return _weights_file(weights, offline, progress)
     return resolve_weights(choice.spec, offline=offline, progress=progress)
