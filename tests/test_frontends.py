@@ -421,6 +421,28 @@ def test_halfband_lowpass_equals_scipy_design(pass_edge, stopband_db):
                                firwin(numtaps, 0.5, window=("kaiser", beta)), rtol=0, atol=1e-15)
 
 
+@given(samples=st.integers(1, 700), batch=st.integers(1, 3), left=st.integers(0, 90))
+def test_blocked_decimation_equals_a_plain_stride_two_lowpass(samples, batch, left):
+    """The torch and numpy ``cqt``'s ``_decimate`` (16 outputs per position) give the plain
+    stride-2 correlation with the FIR, then only exact zeros (the right padding is at least a
+    filter length)."""
+    from transcribe_cli.frontends.constant_q import ConstantQ
+    from transcribe_cli.frontends.constant_q_numpy import NumpyConstantQ
+
+    settings = dict(sample_rate=16000, hop_length=320, fmin=27.5, n_bins=352, bins_per_octave=48)
+    frontend, numpy_frontend = ConstantQ(**settings), NumpyConstantQ(**settings)
+    taps = frontend.lowpass.shape[-1]
+    signal = torch.randn(batch, 1, samples, generator=torch.Generator().manual_seed(samples))
+    right = taps + left % 3
+    plain = torch.nn.functional.conv1d(torch.nn.functional.pad(signal, (left, right)), frontend.lowpass, stride=2)
+    n = plain.shape[-1]
+    for blocked in (frontend._decimate(signal, left, right),
+                    torch.from_numpy(numpy_frontend._decimate(signal[:, 0].numpy(), left, right))[:, None]):
+        assert blocked.shape[:2] == plain.shape[:2] and blocked.shape[-1] >= n
+        torch.testing.assert_close(blocked[..., :n], plain, rtol=0, atol=1e-5)
+        assert not blocked[..., n:].any()
+
+
 # --------------------------------------------------------------------------- numpy forms
 
 

@@ -235,11 +235,12 @@ def test_the_tempo_path_does_not_import_torch(tmp_path):
     assert result.stdout.strip() == "[]", result.stdout
 
 
-@pytest.mark.parametrize("kept", [True, False])
-def test_audio_onsets_come_from_the_transcribers_two_reads(monkeypatch, tmp_path, kept):
+@pytest.mark.parametrize("kept, threads", [(True, 1), (False, 1), (True, 2), (False, 2)])
+def test_audio_onsets_come_from_the_transcribers_two_reads(monkeypatch, tmp_path, kept, threads):
     """``AudioOnsets`` feeds the envelope from the first read of the transcriber's block source
     and computes the blocks under a lower maximum again from the second: the tracker reads
-    nothing more, and the envelope is the one of its own reads (whether the mel dB is kept or not)."""
+    nothing more, and the envelope is the one of its own reads (whether the mel dB is kept or
+    not, fed in the reader's thread or in the background one)."""
     import soundfile as sf
 
     import transcribe_cli.tempo as tempo
@@ -259,7 +260,7 @@ def test_audio_onsets_come_from_the_transcribers_two_reads(monkeypatch, tmp_path
         reads.append(1)
         return stream()
 
-    onsets = AudioOnsets(counted, SR)
+    onsets = AudioOnsets(counted, SR, threads=threads)
     for _ in range(2):  # the transcriber's two passes
         for _ in onsets.blocks():
             pass
@@ -267,6 +268,32 @@ def test_audio_onsets_come_from_the_transcribers_two_reads(monkeypatch, tmp_path
     assert len(reads) == 2
     np.testing.assert_array_equal(envelope, audio_onset_envelope(AudioBlocks(path, SR), SR))
     assert onsets.samples == len(audio)
+
+
+def test_a_failing_background_feed_raises_in_the_reader_and_stops_its_thread():
+    """The envelope's error reaches the reader of the blocks (not a silent thread), and the
+    thread ends whether the read went on or stopped early."""
+    from transcribe_cli.tempo import AudioOnsets
+
+    def source():
+        return (np.zeros(SR, dtype=np.float32) for _ in range(50))
+
+    onsets = AudioOnsets(source, SR, threads=2)
+
+    def broken(block):
+        raise RuntimeError("envelope failed")
+
+    onsets._onsets.feed = broken
+    with pytest.raises(RuntimeError, match="envelope failed"):
+        for _ in onsets.blocks():
+            pass
+    early = AudioOnsets(source, SR, threads=2)
+    reader = early.blocks()
+    next(reader)
+    reader.close()  # the reader stops after one block: the feed thread is joined
+    import threading
+
+    assert not [t for t in threading.enumerate() if t.name == "onset-envelope"]
 
 
 def test_audio_onsets_read_the_file_themselves_when_no_pass_did():

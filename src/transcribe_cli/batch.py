@@ -125,7 +125,8 @@ def transcribe_job(transcriber: Any, job: Job, fmt: str, verbose: bool = False, 
             # --tempo auto the onset envelope is computed on those passes' blocks, so the tracker
             # does not decode the file again (tempo.AudioOnsets)
             blocks = AudioBlocks(job.source, transcriber.sample_rate)
-            audio = AudioOnsets(blocks, transcriber.sample_rate) if output.tempo == "auto" else None
+            audio = (AudioOnsets(blocks, transcriber.sample_rate, threads=getattr(transcriber, "threads", 1))
+                     if output.tempo == "auto" else None)
             transcription, seconds = transcriber.transcribe_path(
                 job.source, pedal=output.pedal, blocks=audio.blocks if audio is not None else blocks)
             notes = transcription.notes

@@ -340,3 +340,7 @@ class Transcriber(Pipeline):
             batch_size=batch_size,
             weights_path=weights_path,
         )
+        from transcribe_cli.workers import usable_cores
+
+        #: the CPU threads this transcription may use (its worker's share of the cores)
+        self.threads = int(threads) if threads else usable_cores()

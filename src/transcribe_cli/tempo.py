@@ -38,6 +38,7 @@ import bisect
 import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -314,6 +315,12 @@ def audio_onset_envelope(audio: np.ndarray | Callable[[], Iterable[np.ndarray]],
     return OnsetEnvelope(sample_rate, rate=rate, block=block).compute(audio)
 
 
+def _frame_power(frames: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """Power spectra ``|rfft(frame · window)|²`` of the rows of ``frames`` (float32)."""
+    spectrum = np.fft.rfft(frames * window, axis=-1)
+    return spectrum.real**2 + spectrum.imag**2
+
+
 class OnsetEnvelope:
     """librosa's spectral-flux onset strength of audio fed a block at a time, in numpy.
 
@@ -331,8 +338,10 @@ class OnsetEnvelope:
     The mel dB of the first :data:`ONSET_KEPT_FRAMES` frames is kept, so those blocks are
     computed again from it without reading the audio (a recording up to 41 s: never)."""
 
-    def __init__(self, sample_rate: int, *, rate: float = ENVELOPE_RATE, block: int = 256):
+    def __init__(self, sample_rate: int, *, rate: float = ENVELOPE_RATE, block: int = 256, threads: int = 1):
         self.sample_rate = int(sample_rate)
+        self.threads = max(1, int(threads))
+        self._pool: Any = None  # the FFT threads (threads >= 2), made on first use
         self.hop = int(round(sample_rate / rate))
         self.n_fft = ONSET_N_FFT
         self.block = max(int(block), 1)
@@ -462,10 +471,28 @@ class OnsetEnvelope:
 
     def _decibels(self, segment: np.ndarray) -> np.ndarray:
         """Mel power in dB (unfloored) of the frames of ``segment``: ``[frames, mels]``
-        (numpy's FFT, float32 since numpy 2: ``scipy.fft`` would add 25 MB of imports)."""
-        frames = np.lib.stride_tricks.sliding_window_view(segment, self.n_fft)[:: self.hop] * self._window
-        spectrum = np.fft.rfft(frames, axis=-1)
-        power = spectrum.real**2 + spectrum.imag**2
+        (numpy's FFT, float32 since numpy 2: ``scipy.fft`` would add 25 MB of imports). With
+        ``threads >= 2`` the frames' FFTs are split over that many threads (numpy's FFT releases
+        the GIL; each frame's spectrum is the same whichever thread computes it: 7.6 -> 4.7 ms a
+        block of 256 frames on 2 threads, ``benchmarks/results/model_speed.md``)."""
+        frames = np.lib.stride_tricks.sliding_window_view(segment, self.n_fft)[:: self.hop]
+        if self.threads < 2 or len(frames) < 2 * self.threads:
+            power = _frame_power(frames, self._window)
+        else:
+            if self._pool is None:
+                import weakref
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="onset-fft")
+                weakref.finalize(self, self._pool.shutdown, wait=False)
+            power = np.empty((len(frames), self.n_fft // 2 + 1), dtype=np.float32)
+            edges = np.linspace(0, len(frames), self.threads + 1).astype(int)
+
+            def part(lo: int, hi: int) -> None:
+                power[lo:hi] = _frame_power(frames[lo:hi], self._window)
+
+            for future in [self._pool.submit(part, lo, hi) for lo, hi in zip(edges[:-1], edges[1:])]:
+                future.result()
         return 10.0 * np.log10(np.maximum(self._mel(power), np.float32(1e-10)))
 
     @staticmethod
@@ -486,31 +513,46 @@ class AudioOnsets:
     The envelope is the one :func:`audio_onset_envelope` gives, without the tempo tracker's own
     decode of the file."""
 
-    def __init__(self, source: Callable[[], Iterable[np.ndarray]], sample_rate: int):
+    def __init__(self, source: Callable[[], Iterable[np.ndarray]], sample_rate: int, *, threads: int = 1):
         self.source, self.sample_rate = source, int(sample_rate)
-        self._onsets = OnsetEnvelope(self.sample_rate)
+        self.threads = max(1, int(threads))
+        self._onsets = OnsetEnvelope(self.sample_rate, threads=self.threads)
         self._reads = 0
         self._fed = False  # a complete first read went into the envelope
 
     def blocks(self) -> Iterator[np.ndarray]:
-        """``source``'s blocks (a block source itself), fed to the envelope on the way."""
+        """``source``'s blocks (a block source itself), fed to the envelope on the way. With
+        ``threads >= 2`` the first read feeds the envelope from a background thread
+        (:class:`_BackgroundFeed`), so that the envelope's FFTs run beside the decoding and the
+        reader's own work on the blocks (a transcriber's statistics pass) instead of after them;
+        the envelope is the same, its blocks fed in the same order."""
         read = self._reads
         self._reads += 1
         onsets = self._onsets
-        for block in self.source():
-            if read == 0:
-                onsets.feed(block)
-            elif read == 1 and self._fed and not onsets.complete:
-                onsets.refeed(block)
-            yield block
         if read == 0:
+            feed = _BackgroundFeed(onsets.feed) if self.threads >= 2 else None
+            try:
+                for block in self.source():
+                    if feed is not None:
+                        feed.put(block)
+                    else:
+                        onsets.feed(block)
+                    yield block
+            finally:  # also when the reader stops early: the thread ends, its error is raised
+                if feed is not None:
+                    feed.join()
             onsets.close()
             self._fed = True
+            return
+        for block in self.source():
+            if read == 1 and self._fed and not onsets.complete:
+                onsets.refeed(block)
+            yield block
 
     def envelope(self) -> np.ndarray:
         """The envelope (:meth:`OnsetEnvelope.finish`), reading ``source`` only where needed."""
         if not self._fed:
-            self._onsets = OnsetEnvelope(self.sample_rate)
+            self._onsets = OnsetEnvelope(self.sample_rate, threads=self.threads)
             return self._onsets.compute(self.source)
         return self._onsets.result(self.source)
 
@@ -518,6 +560,48 @@ class AudioOnsets:
     def samples(self) -> int:
         """Samples of the recording, once :meth:`envelope` has run."""
         return self._onsets.samples
+
+
+class _BackgroundFeed:
+    """Calls ``consume(block)`` for each block :meth:`put`, in order, in one background thread
+    at most ``depth`` blocks behind (the reader waits beyond that: memory stays a few blocks).
+    :meth:`join` waits for the last block and raises the first error ``consume`` raised (which
+    :meth:`put` raises too once it has happened; the blocks after it are dropped)."""
+
+    def __init__(self, consume: Callable[[np.ndarray], None], depth: int = 4):
+        import queue
+        import threading
+
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, int(depth)))
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(consume,), name="onset-envelope", daemon=True)
+        self._thread.start()
+
+    def _run(self, consume: Callable[[np.ndarray], None]) -> None:
+        while True:
+            block = self._queue.get()
+            if block is None:
+                return
+            if self._error is None:
+                try:
+                    consume(block)
+                except BaseException as exc:  # noqa: BLE001 - handed to the reader's thread
+                    self._error = exc
+
+    def put(self, block: np.ndarray) -> None:
+        self._raise()
+        self._queue.put(block)
+
+    def join(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
 
 class _Framer:

@@ -35,8 +35,10 @@ from torch import Tensor
 from .base import SpectrogramFrontend, centered_frames_conv, quadrature_magnitude
 from .constant_q_numpy import (  # noqa: F401  (the design's names, importable from here as before)
     HANN_BANDWIDTH,
+    DECIMATION_BLOCK,
     ConstantQDesign,
     OctaveGroup,
+    blocked_lowpass,
     center_frequencies,
     filter_lengths,
     halfband_lowpass,
@@ -44,7 +46,6 @@ from .constant_q_numpy import (  # noqa: F401  (the design's names, importable f
     plan_octaves,
     relative_bandwidth,
 )
-
 
 
 class ConstantQ(SpectrogramFrontend):
@@ -68,6 +69,8 @@ class ConstantQ(SpectrogramFrontend):
         self.filter_lengths = design.filter_lengths
         self.register_buffer("lowpass", torch.tensor(design.lowpass, dtype=torch.float32).view(1, 1, -1),
                              persistent=False)
+        self.register_buffer("lowpass_block", torch.from_numpy(blocked_lowpass(design.lowpass))[:, None, :],
+                             persistent=False)
         for i, kernels in enumerate(design.kernels):
             self.register_buffer(f"kernels_{i}", torch.tensor(kernels[:, None, :], dtype=torch.float32),
                                  persistent=False)
@@ -84,8 +87,15 @@ class ConstantQ(SpectrogramFrontend):
         return centered_frames_conv(signal, getattr(self, f"kernels_{index}"), **framing)
 
     def _decimate(self, signal: Tensor, left: int, right: int) -> Tensor:
-        """Zero-pad and low-pass at stride 2 (:meth:`~.constant_q_numpy.ConstantQDesign.decimation_padding`)."""
-        return F.conv1d(F.pad(signal, (left, right)), self.lowpass, stride=2)
+        """Zero-pad and low-pass at stride 2 (:meth:`~.constant_q_numpy.ConstantQDesign.decimation_padding`),
+        :data:`~.constant_q_numpy.DECIMATION_BLOCK` outputs per position
+        (:func:`~.constant_q_numpy.blocked_lowpass`). The result may
+        end in up to ``2 * DECIMATION_BLOCK`` more samples than a plain stride-2 correlation
+        gives; they lie beyond the right zero padding (at least one filter length), so they
+        are exactly 0 — the zero extension every later step assumes anyway."""
+        block = self.lowpass_block.shape[0]
+        out = F.conv1d(F.pad(signal, (left, right + 2 * block)), self.lowpass_block, stride=2 * block)
+        return out.transpose(1, 2).reshape(signal.shape[0], 1, -1)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, {self.design.describe()}"
