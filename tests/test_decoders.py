@@ -304,6 +304,27 @@ def test_onset_peaks_ends_at_offset_peak_before_frame_drop():
     assert note.offset == 60 / RATE
 
 
+@pytest.mark.parametrize("below", [12, 19, 24, 28])
+def test_onset_peaks_drops_overtone_ghosts_only_when_asked(below):
+    """``harmonic_ratio``: an onset peak weaker than ratio x a nearby onset on a key whose
+    partial it is goes; an equally strong one (an octave really played), a ghost of a key not
+    harmonically below, and everything at ratio 0 stay."""
+    acts = render([(30, 10, 60, 0.5), (30 + below, 11, 40, 0.5), (60, 30, 50, 0.5), (70, 31, 50, 0.5)], 80)
+    acts["onset"][10, 30] = 0.9
+    acts["onset"][11, 30 + below] = 0.55  # a weak onset one frame later, partial of key 30
+    acts["onset"][30, 60] = acts["onset"][31, 70] = 0.8  # 10 keys apart: not a partial
+    pitches = lambda notes: sorted(n.pitch for n in notes)  # noqa: E731
+    assert pitches(onset_peaks(acts, RATE)) == sorted([51, 51 + below, 81, 91])
+    assert pitches(onset_peaks(acts, RATE, harmonic_ratio=0.7)) == [51, 81, 91]
+    assert pitches(onset_peaks(acts, RATE, harmonic_ratio=0.5)) == sorted([51, 51 + below, 81, 91])
+    acts["onset"][11, 30 + below] = 0.9  # as strong as the lower note: an octave really played
+    assert pitches(onset_peaks(acts, RATE, harmonic_ratio=0.9)) == sorted([51, 51 + below, 81, 91])
+    acts["onset"][11, 30 + below] = 0.55
+    acts["onset"][10, 30] = 0.0  # the lower onset more than peak_window frames away
+    acts["onset"][14, 30] = 0.9
+    assert 51 + below in pitches(onset_peaks(acts, RATE, harmonic_ratio=0.7, peak_window=2))
+
+
 def test_onset_peaks_needs_frame_confirmation():
     acts = render([(40, 10, 60, 0.5)], 80)
     acts["frame"][10:12, 40] = 0.0  # frame confirms two frames after the onset

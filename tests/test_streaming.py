@@ -58,6 +58,7 @@ def fed_in_chunks(stream, acts: dict, cuts: list[int]):
         "confirm_frames": st.integers(0, 8),
         "refine_onsets": st.booleans(),
         "onset_threshold": st.sampled_from([0.2, 0.5]),
+        "harmonic_ratio": st.sampled_from([0.0, 0.7, 1.0]),
     }),
 )
 def test_onset_peaks_fed_in_random_chunks_equals_one_decode(seed, n_frames, cuts, offsets, options):

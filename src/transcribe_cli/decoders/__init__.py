@@ -44,6 +44,13 @@ ONSET_PEAKS_OPTIONS: dict[str, Option] = {
         1000,
     ),
     "min_note_length": Option(0.0, "drop notes shorter than this many seconds (0 = keep all)", 0.0),
+    "harmonic_ratio": Option(
+        0.0,
+        "drop an onset peak weaker than this times the strongest onset within ± peak_window frames "
+        "12, 19, 24 or 28 keys below (whose 2nd-5th partial it is: an overtone ghost); 0 = off",
+        0.0,
+        1.0,
+    ),
     "refine_onsets": Option(
         True, "sub-frame onset times by parabolic interpolation of the onset peak"
     ),

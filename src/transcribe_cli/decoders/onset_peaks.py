@@ -24,6 +24,12 @@ of HPPNet-style onset/frame/offset models, rewritten to be vectorised over all k
 5. **Velocity**: the velocity activation at the onset frame, or the ``velocity`` option
    when the model has no velocity activation.
 6. Notes shorter than ``min_note_length`` seconds are **dropped** (not extended).
+7. **Overtone ghosts** (``harmonic_ratio`` > 0, off by default): an onset peak on key ``k``
+   is dropped before confirmation when it is weaker than ``harmonic_ratio`` times the
+   strongest onset activation within ``± peak_window`` frames on a key
+   :data:`HARMONIC_BELOW` keys below — the keys whose 2nd–5th partial falls on ``k``, the
+   octave-, twelfth- and double-octave-above ghosts of a piano the model never heard. A
+   dropped peak splits no note, like an unconfirmed one.
 
 Differences from bytedance's ``note_detection_with_onset_offset_regress``: onsets are
 local maxima within a window rather than monotonic neighbourhoods (which reject
@@ -60,6 +66,8 @@ from transcribe_cli.options import resolve_options
 
 NAME = "onset-peaks"
 REQUIRES = ("onset", "frame")
+#: ``k - j`` for the keys ``j`` whose partials 2–5 fall on key ``k`` (``harmonic_ratio``)
+HARMONIC_BELOW = (12, 19, 24, 28)
 
 
 def decode(activations: Mapping[str, np.ndarray], frame_rate: float, **options: Any) -> list[Note]:
@@ -166,6 +174,9 @@ class OnsetPeaksStream:
         frame_active = self._buffer["frame"] > opts["frame_threshold"]
         keys, frames = np.nonzero(local_peaks(onset, opts["onset_threshold"], window)[lo:hi].T)
         keys, frames = keys.astype(np.int64), frames.astype(np.int64) + lo
+        if opts["harmonic_ratio"] > 0 and keys.size:
+            ghost = _overtone_ghosts(onset, keys, frames, window, opts["harmonic_ratio"])
+            keys, frames = keys[~ghost], frames[~ghost]
         confirmed_at = _confirmation_frames(frame_active, keys, frames, opts["confirm_frames"])
         kept = confirmed_at >= 0
         keys, frames, confirmed_at = keys[kept], frames[kept], confirmed_at[kept]
@@ -196,6 +207,25 @@ class OnsetPeaksStream:
         keep_from = max(until - window, 0)
         self._buffer = {key: value[keep_from - start:] for key, value in self._buffer.items()}
         self._start = keep_from
+
+
+def _overtone_ghosts(onset: np.ndarray, keys: np.ndarray, frames: np.ndarray, window: int,
+                     ratio: float) -> np.ndarray:
+    """Which onset peaks ``(frames[i], keys[i])`` are weaker than ``ratio`` times the strongest
+    onset within ``± window`` frames on a key :data:`HARMONIC_BELOW` keys below (frames beyond
+    the buffer do not count: the stream keeps ``window`` frames on each side of a peak)."""
+    n_frames = onset.shape[0]
+    strongest_below = np.zeros(keys.shape, dtype=onset.dtype)
+    for shift in range(-window, window + 1):
+        at = frames + shift
+        inside = (at >= 0) & (at < n_frames)
+        row = np.minimum(np.maximum(at, 0), n_frames - 1)
+        for below in HARMONIC_BELOW:
+            lower = keys - below
+            ok = inside & (lower >= 0)
+            values = onset[row, np.maximum(lower, 0)]
+            strongest_below = np.where(ok, np.maximum(strongest_below, values), strongest_below)
+    return onset[frames, keys] < ratio * strongest_below
 
 
 def _confirmation_frames(
