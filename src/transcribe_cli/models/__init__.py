@@ -146,7 +146,7 @@ PIANO_ARCHITECTURE: dict[str, Any] = {"channels": 32, "front_channels": 8, "dila
 #: (``models.piano.receptive_frames`` of the default dilations, + 1; a test keeps them equal)
 PIANO_CONTEXT_FRAMES = 72
 #: decoder options tuned into the bundled piano checkpoint (its ``meta["decoder_options"]``; a test keeps them equal)
-PIANO_DECODER_OPTIONS: dict[str, Any] = {"onset_threshold": 0.3}
+PIANO_DECODER_OPTIONS: dict[str, Any] = {"onset_threshold": 0.3, "harmonic_ratio": 0.7}
 #: loss weights that give every output a share of the shared trunk's gradient: with equal
 #: weights the onset and offset parts' gradient norms on the shared layers were 0.5 % of the frame
 #: part's and 0.2 % of the pedal's; with these, 0.5-0.9 of the frame part's
