@@ -112,6 +112,31 @@ def test_fine_tuning_starts_from_the_published_weights(pairs_root, tmp_path):
         Trainer(quick_config("piano", pairs_root, init_weights=str(hpp / "last.pt")), tmp_path / "d")
 
 
+def test_a_run_started_from_grown_weights_resumes_with_their_architecture(pairs_root, tmp_path):
+    """A run whose network shape came from ``init_weights`` (here a deeper ``piano`` than the
+    default, as ``scripts/grow_piano_depth.py`` writes) resumes with that shape: its config does
+    not repeat the architecture, the checkpoint does."""
+    from transcribe_cli.models.neural import build_network, network_meta, save_weights
+
+    spec = get_registry().model("piano")
+    deeper = {**SMALL.get("piano", {}), "dilations": (1, 2, 4)}
+    grown = tmp_path / "grown.pt"
+    save_weights(grown, {"meta": network_meta(spec, deeper), "state_dict": build_network(spec, deeper).state_dict()})
+    config = quick_config("piano", pairs_root, architecture={}, init_weights=str(grown), steps=2, validate_every=100)
+    first = Trainer(config, tmp_path / "run")
+
+    def interrupt(step, record):
+        if step == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    assert first.run(on_step=interrupt).stopped == "interrupted"
+    resumed = Trainer(quick_config("piano", pairs_root, architecture={}, init_weights=str(grown), steps=2,
+                                   validate_every=100), tmp_path / "run", resume=True)
+    assert len(resumed.network.temporal) == 3 and resumed.progress.step == 1
+    resumed.run()
+    assert list(torch.load(tmp_path / "run" / "last.pt", weights_only=True)["meta"]["architecture"]["dilations"]) == [1, 2, 4]
+
+
 def test_resume_continues_exactly(pairs_root, tmp_path):
     """4 steps interrupted after 2 + resume == 4 steps in one go (same weights, bit for bit), with
     augmentation on and the data position restored from the step."""

@@ -128,7 +128,11 @@ class Trainer:
         self.device = setup(self.world, select_device(config.device))
         torch.manual_seed(config.seed)
         initial = None if resume or not config.init_weights else self._initial_weights(config.init_weights)
-        architecture = {**initial["meta"].get("architecture", {}), **config.architecture} if initial else config.architecture
+        # the network's shape: the run's own checkpoint on --resume (a run started from
+        # --init-weights took that file's architecture, which its config does not repeat), else
+        # the initial weights', then the config's architecture over it
+        source = self._resumed_meta() if resume else initial["meta"] if initial else {}
+        architecture = {**source.get("architecture", {}), **config.architecture}
         self.network = build_network(self.spec, architecture).to(self.device)
         if initial:
             self._load_initial(initial, config.init_weights)
@@ -150,6 +154,13 @@ class Trainer:
         self.segment_frames = max(1, int(round(config.segment_seconds * self.frontend_spec.frame_rate)))
 
     # -- setup -------------------------------------------------------------------------
+
+    def _resumed_meta(self) -> dict[str, Any]:
+        """The ``meta`` of the run's ``last.pt`` (what :meth:`__init__` resumes)."""
+        from transcribe_cli.models.neural import load_checkpoint
+
+        meta = load_checkpoint(self.run_dir / LAST)["meta"]
+        return dict(meta) if isinstance(meta, dict) else {}
 
     def _initial_weights(self, source: str) -> dict[str, Any]:
         """The checkpoint a fine-tuning run starts from: ``published`` (the model's own
