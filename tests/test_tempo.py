@@ -96,6 +96,14 @@ def test_mean_tempogram_step_changes_the_mean_little():
     assert mean_tempogram(envelope, step=1, block=300) == pytest.approx(every, abs=1e-12)
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_mean_tempogram_is_the_same_on_several_threads(threads):
+    """Blocks computed on several threads, summed in block order: bit-identical."""
+    envelope = audio_onset_envelope(click_track(100.0, 30.0)[0], SR)
+    np.testing.assert_array_equal(mean_tempogram(envelope, step=1, block=200, threads=threads),
+                                  mean_tempogram(envelope, step=1, block=200))
+
+
 # ----------------------------------------------------------------- against librosa (slow)
 
 

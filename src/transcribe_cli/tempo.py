@@ -678,15 +678,16 @@ START_BPM, STD_BPM = 80.0, 1.0
 
 
 def track_beats(envelope: np.ndarray, *, rate: float = ENVELOPE_RATE, tightness: float = TIGHTNESS,
-                start_bpm: float = START_BPM, std_bpm: float = STD_BPM) -> np.ndarray:
+                start_bpm: float = START_BPM, std_bpm: float = STD_BPM, threads: int = 1) -> np.ndarray:
     """Beat times (seconds) from an onset envelope: Ellis's dynamic-programming beat tracker
     (:func:`beat_frames`) at the tempo :func:`estimate_bpm` picks under the log-normal prior
     (``start_bpm``, ``std_bpm``). The numbers of ``librosa.beat.beat_track(onset_envelope=...,
-    bpm=librosa.feature.tempo(...), trim=False)``, in numpy (no numba compile at run time)."""
+    bpm=librosa.feature.tempo(...), trim=False)``, in numpy (no numba compile at run time).
+    ``threads``: for the tempogram (:func:`mean_tempogram`; the same numbers on any count)."""
     envelope = np.asarray(envelope, dtype=float)
     if len(envelope) < 4 or not np.any(envelope > 0):
         return np.zeros(0)
-    bpm = estimate_bpm(envelope, rate=rate, start_bpm=start_bpm, std_bpm=std_bpm)
+    bpm = estimate_bpm(envelope, rate=rate, start_bpm=start_bpm, std_bpm=std_bpm, threads=threads)
     return beat_frames(envelope, bpm, rate=rate, tightness=tightness).astype(float) / rate
 
 
@@ -701,11 +702,11 @@ def tempo_frequencies(n_lags: int, rate: float) -> np.ndarray:
 
 
 def estimate_bpm(envelope: np.ndarray, *, rate: float = ENVELOPE_RATE, start_bpm: float = START_BPM,
-                 std_bpm: float = STD_BPM, max_bpm: float = MAX_BPM) -> float:
+                 std_bpm: float = STD_BPM, max_bpm: float = MAX_BPM, threads: int = 1) -> float:
     """The global tempo: the lag of the time-averaged tempogram (:func:`mean_tempogram`) that
     is largest after weighting by a log-normal prior, ``log1p(1e6·tg) - ½((log2 bpm - log2
     start_bpm) / std_bpm)²``, tempi at or above ``max_bpm`` excluded (``librosa.feature.tempo``)."""
-    tg = mean_tempogram(envelope, rate=rate)
+    tg = mean_tempogram(envelope, rate=rate, threads=threads)
     bpms = tempo_frequencies(len(tg), rate)
     with np.errstate(invalid="ignore"):
         logprior = -0.5 * ((np.log2(bpms) - np.log2(start_bpm)) / std_bpm) ** 2
@@ -784,14 +785,15 @@ TEMPOGRAM_STEP = 4
 
 
 def mean_tempogram(envelope: np.ndarray, *, rate: float = ENVELOPE_RATE, step: int = TEMPOGRAM_STEP,
-                   block: int = 128) -> np.ndarray:
+                   block: int = 128, threads: int = 1) -> np.ndarray:
     """The time average of librosa's (centred) autocorrelation tempogram of ``envelope``: each
     frame's 8-s Hann-windowed excerpt (the envelope padded by a linear ramp to 0 at both ends),
     autocorrelated and scaled to 1 at its largest lag value. ``librosa.feature.tempogram(...)
     .mean(axis=1)`` with ``step=1``; ``step > 1`` averages every ``step``-th frame only
     (:data:`TEMPOGRAM_STEP`).
     Computed ``block`` frames at a time (the whole tempogram is 800 lags x frames; 128 frames:
-    about 7 MB of temporaries)."""
+    about 7 MB of temporaries), ``threads`` blocks at once (numpy's FFTs release the GIL); the
+    blocks' sums are added in block order, so the result is the same on any thread count."""
     win = int(TEMPOGRAM_SECONDS * rate)  # librosa.time_to_frames(ac_size, sr, hop)
     envelope = np.asarray(envelope, dtype=float)
     n = len(envelope)
@@ -799,13 +801,25 @@ def mean_tempogram(envelope: np.ndarray, *, rate: float = ENVELOPE_RATE, step: i
     window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(win) / win)
     n_fft = _fast_length(2 * win - 1)
     frames = np.lib.stride_tricks.sliding_window_view(padded, win)[: n : step]
-    total = np.zeros(win)
-    for start in range(0, len(frames), block):
+
+    def block_sum(start: int) -> np.ndarray:
         spectrum = np.fft.rfft(frames[start : start + block] * window, n=n_fft, axis=-1)
         tg = np.fft.irfft(spectrum.real**2 + spectrum.imag**2, n=n_fft, axis=-1)[:, :win]
         peak = np.abs(tg).max(axis=1, keepdims=True)
         peak[peak < np.finfo(float).tiny] = 1.0
-        total += (tg / peak).sum(axis=0)
+        return (tg / peak).sum(axis=0)
+
+    starts = range(0, len(frames), block)
+    total = np.zeros(win)
+    if threads > 1 and len(starts) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(int(threads), len(starts)), thread_name_prefix="tempogram") as pool:
+            for part in pool.map(block_sum, starts):  # in block order
+                total += part
+    else:
+        for start in starts:
+            total += block_sum(start)
     return total / max(len(frames), 1)
 
 
@@ -917,7 +931,7 @@ def track_tempo(
         envelope = note_onset_envelope(notes)
     else:
         raise ValueError(f"unknown beat source {source!r}")
-    beats = track_beats(envelope, rate=rate)
+    beats = track_beats(envelope, rate=rate, threads=getattr(audio, "threads", 1))
     beats = beats[beats >= 0]
     if len(beats) < 8:
         return None
