@@ -35,7 +35,6 @@ from torch import Tensor
 from .base import SpectrogramFrontend, centered_frames_conv, quadrature_magnitude
 from .constant_q_numpy import (  # noqa: F401  (the design's names, importable from here as before)
     HANN_BANDWIDTH,
-    DECIMATION_BLOCK,
     ConstantQDesign,
     OctaveGroup,
     blocked_lowpass,

@@ -71,12 +71,14 @@ def save_training_checkpoint(
 
 
 def restore_training_checkpoint(
-    path: Path, *, network: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, scaler: Any
+    path: Path, *, network: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, scaler: Any,
+    checkpoint: dict[str, Any] | None = None,
 ) -> tuple[Progress, dict[str, Any]]:
-    """Load ``path`` into the given objects; the run's progress and the checkpoint's meta."""
+    """Load ``path`` into the given objects; the run's progress and the checkpoint's meta.
+    ``checkpoint``: ``path`` already read (:func:`load_checkpoint`), so it is not read again."""
     from transcribe_cli.errors import TranscribeError
 
-    checkpoint = load_checkpoint(path)
+    checkpoint = load_checkpoint(path) if checkpoint is None else checkpoint
     missing = [key for key in ("optimizer", "scheduler", "step") if key not in checkpoint]
     if missing:
         raise TranscribeError(f"{path} holds weights only, not a training state ({', '.join(missing)} missing)",

@@ -27,6 +27,7 @@ import torch
 
 from transcribe_cli.errors import TranscribeError
 from transcribe_cli.pipeline import Pipeline, build_frontend
+from transcribe_cli.models.neural import load_checkpoint
 from transcribe_cli.training.checkpoint import BEST, LAST, Progress, restore_training_checkpoint, save_training_checkpoint
 from transcribe_cli.training.config import TrainConfig, save_config
 from transcribe_cli.training.distributed import World, barrier, broadcast_flag, setup, teardown, unwrap, world_from_env, wrap
@@ -131,7 +132,8 @@ class Trainer:
         # the network's shape: the run's own checkpoint on --resume (a run started from
         # --init-weights took that file's architecture, which its config does not repeat), else
         # the initial weights', then the config's architecture over it
-        source = self._resumed_meta() if resume else initial["meta"] if initial else {}
+        resumed = load_checkpoint(self.run_dir / LAST) if resume else None  # read once, restored below
+        source = resumed["meta"] if resumed else initial["meta"] if initial else {}
         architecture = {**source.get("architecture", {}), **config.architecture}
         self.network = build_network(self.spec, architecture).to(self.device)
         if initial:
@@ -149,18 +151,11 @@ class Trainer:
         if resume:
             self.progress, meta = restore_training_checkpoint(
                 self.run_dir / LAST, network=self.network, optimizer=self.optimizer,
-                scheduler=self.scheduler, scaler=self.scaler)
+                scheduler=self.scheduler, scaler=self.scaler, checkpoint=resumed)
             self.decoder_options = {**meta.get("decoder_options", {}), **self.decoder_options}
         self.segment_frames = max(1, int(round(config.segment_seconds * self.frontend_spec.frame_rate)))
 
     # -- setup -------------------------------------------------------------------------
-
-    def _resumed_meta(self) -> dict[str, Any]:
-        """The ``meta`` of the run's ``last.pt`` (what :meth:`__init__` resumes)."""
-        from transcribe_cli.models.neural import load_checkpoint
-
-        meta = load_checkpoint(self.run_dir / LAST)["meta"]
-        return dict(meta) if isinstance(meta, dict) else {}
 
     def _initial_weights(self, source: str) -> dict[str, Any]:
         """The checkpoint a fine-tuning run starts from: ``published`` (the model's own
