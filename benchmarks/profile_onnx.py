@@ -41,17 +41,18 @@ def session(path: Path, threads: int, profile_prefix: str | None = None):
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def sample_rate_of(path: Path) -> int:
+def sample_rate_of(path: Path, opened=None) -> int:
+    """The graph's sample rate (its metadata), from ``opened`` when given."""
     from transcribe_cli.models.onnx_runtime import session_metadata
 
-    return int(session_metadata(session(path, 1), str(path))["frontend"]["sample_rate"])
+    return int(session_metadata(opened or session(path, 1), str(path))["frontend"]["sample_rate"])
 
 
 def profile(path: Path, threads: int, seconds: float, runs: int) -> dict:
-    rate = sample_rate_of(path)
-    audio = (0.1 * np.random.default_rng(0).standard_normal((1, int(seconds * rate)))).astype(np.float32)
     with tempfile.TemporaryDirectory() as tmp:
         s = session(path, threads, str(Path(tmp) / "profile"))
+        rate = sample_rate_of(path, s)
+        audio = (0.1 * np.random.default_rng(0).standard_normal((1, int(seconds * rate)))).astype(np.float32)
         name = s.get_inputs()[0].name
         s.run(None, {name: audio})  # warm-up (not in the totals below: divided by runs + 1)
         times = []
