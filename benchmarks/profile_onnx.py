@@ -5,6 +5,10 @@ type and per node, with the median and best wall time of a run.
     python benchmarks/profile_onnx.py src/transcribe_cli/data/piano_synth.onnx --threads 1
     python benchmarks/profile_onnx.py src/transcribe_cli/data/piano_synth.onnx --int8
 
+    python benchmarks/profile_onnx.py NEW.onnx --against OLD.onnx --seconds 25.72 --runs 15
+
+``--against OLD`` times the two graphs on the same input instead, interleaved (A B A B …, no
+profiler), and prints each one's median and the ratio.
 ``--int8`` also builds a statically quantised copy (onnxruntime's ``quantize_static``: QDQ int8
 convolutions of the network, weights per channel, activations calibrated on the bundled example;
 the frontend and the pedal head left in float) and profiles it the same way, to compare.
@@ -104,6 +108,23 @@ def quantized_copy(path: Path, out: Path) -> Path:
     return out
 
 
+def interleaved(paths: list[Path], threads: int, seconds: float, runs: int) -> list[list[float]]:
+    """Wall seconds of ``runs`` runs of each graph on the same noise, alternating between them."""
+    sessions = [session(path, threads) for path in paths]
+    rate = sample_rate_of(paths[0], sessions[0])
+    audio = (0.1 * np.random.default_rng(0).standard_normal((1, int(seconds * rate)))).astype(np.float32)
+    feeds = [{s.get_inputs()[0].name: audio} for s in sessions]
+    for s, feed in zip(sessions, feeds):
+        s.run(None, feed)  # warm-up
+    times: list[list[float]] = [[] for _ in paths]
+    for _ in range(runs):
+        for i, (s, feed) in enumerate(zip(sessions, feeds)):
+            start = time.perf_counter()
+            s.run(None, feed)
+            times[i].append(time.perf_counter() - start)
+    return times
+
+
 def report(label: str, result: dict, top: int) -> None:
     total = sum(result["per_op_ms"].values())
     print(f"## {label}: a run {result['median_s'] * 1e3:.1f} ms median, {result['best_s'] * 1e3:.1f} ms best\n")
@@ -124,7 +145,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=6)
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--int8", action="store_true", help="also profile a statically quantised int8 copy")
+    parser.add_argument("--against", type=Path, help="time this graph against GRAPH instead, interleaved")
     args = parser.parse_args()
+    if args.against is not None:
+        new, old = interleaved([args.graph, args.against], args.threads, args.seconds, args.runs)
+        for path, times in ((args.against, old), (args.graph, new)):
+            print(f"{path}: {statistics.median(times) * 1e3:.1f} ms median, {min(times) * 1e3:.1f} ms best "
+                  f"({len(times)} runs of {args.seconds:g} s, {args.threads} thread(s))")
+        print(f"ratio new / old: {statistics.median(new) / statistics.median(old):.3f} (medians)")
+        return
     report(f"{args.graph.name}, {args.threads} thread(s)", profile(args.graph, args.threads, args.seconds, args.runs),
            args.top)
     if args.int8:

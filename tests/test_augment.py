@@ -14,6 +14,7 @@ from transcribe_cli.training.augment import (
     add_reverb,
     apply_eq,
     apply_gain,
+    apply_highpass,
     augment,
     colored_noise,
     convolve_reverb,
@@ -27,7 +28,8 @@ from transcribe_cli.training.augment import (
 )
 
 SR = 16000
-ALWAYS = AugmentConfig(noise_prob=1.0, reverb_prob=1.0, eq_prob=1.0, pitch_prob=1.0, tuning_prob=1.0)
+ALWAYS = AugmentConfig(noise_prob=1.0, reverb_prob=1.0, eq_prob=1.0, pitch_prob=1.0, tuning_prob=1.0,
+                       highpass_prob=1.0)
 
 
 def tone(seconds: float = 0.5, freq: float = 440.0) -> np.ndarray:
@@ -148,6 +150,26 @@ def test_eq_curve():
     assert 10 ** (-6 / 20) - 0.01 < rms(out) / rms(audio) < 10 ** (6 / 20) + 0.01
 
 
+def test_highpass_removes_a_bass_fundamental_and_keeps_its_partials():
+    """A 65-Hz fundamental (C2) is cut by ≥ 20 dB at a 150-Hz cut-off; its 4th partial
+    (262 Hz) above the cut-off keeps its level within 2 dB."""
+    cfg = AugmentConfig(highpass_prob=1.0, highpass_min_hz=150.0, highpass_max_hz=150.0)
+    for freq, low, high in ((65.4, -60.0, -20.0), (261.6, -2.0, 1.0)):
+        audio = tone(2.0, freq)
+        out = apply_highpass(audio, np.random.default_rng(0), cfg, SR)
+        level = 20 * np.log10(rms(out[SR:]) / rms(audio[SR:]))  # after the filter settles
+        assert low < level < high, (freq, level)
+
+
+def test_highpass_off_draws_nothing_so_older_configurations_augment_as_before():
+    rng = np.random.default_rng(3)
+    audio = tone()
+    assert apply_highpass(audio, rng, AugmentConfig(), SR) is audio
+    assert rng.random() == np.random.default_rng(3).random()
+    with pytest.raises(OptionError, match="highpass_min_hz"):
+        AugmentConfig(highpass_min_hz=300.0, highpass_max_hz=100.0)
+
+
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), length=st.integers(1, 4000), level=st.sampled_from([0.0, 1e-4, 0.5, 2.0]))
 def test_transforms_keep_shape_dtype_and_finite_values(seed, length, level):
@@ -158,6 +180,7 @@ def test_transforms_keep_shape_dtype_and_finite_values(seed, length, level):
         lambda a: add_noise(a, rng, ALWAYS),
         lambda a: add_reverb(a, rng, ALWAYS, SR),
         lambda a: apply_eq(a, rng, ALWAYS, SR),
+        lambda a: apply_highpass(a, rng, ALWAYS, SR),
         lambda a: augment(a, rng, ALWAYS, SR),
     ):
         out = transform(audio)

@@ -42,10 +42,12 @@ def test_bundled_graph_is_the_bundled_weights():
     assert meta["context_frames"] == 72 and meta["audio_normalization"] == "loudness"
     assert meta["frontend"]["name"] == "cqt" and meta["frontend"]["options"] == {"log_gain": 1000.0}
     assert meta["outputs"] == ["onset", "frame", "offset", "velocity", "pedal"]
+    assert meta["network_trim"] == 72  # the cqt's margin: the network skips it (piano is window-independent)
 
 
 def test_bundled_hppnet_graph_is_the_bundled_weights():
     meta = _graph_meta(HPPNET_ONNX)
+    assert "network_trim" not in meta  # instance norms and BiLSTMs see the whole chunk
     assert meta["source_sha256"] == file_digest(bundled_path(HPPNET_WEIGHTS)), (
         "data/hppnet_tiny_synth.onnx is not the export of data/hppnet_tiny_synth.pt: export it again "
         "(onnx_export.export_and_check(..., with_frontend=True))")
@@ -83,6 +85,26 @@ def test_onnx_activations_equal_torch_on_the_example(example_audio):
     assert _rounded(onnx_run.decode(got)) == _rounded(torch_run.decode(expected))
     streamed, _ = onnx_run.transcribe_path(EXAMPLE)
     assert _rounded(streamed.notes) == _rounded(torch_run.transcribe_path(EXAMPLE)[0].notes)
+
+
+def test_the_network_skips_the_frontend_margin_and_the_kept_frames_do_not_change(example_audio, monkeypatch):
+    """A window-independent network runs on a chunk's features less the frontend's margin
+    (``inference.network_trim``); every frame a window keeps is what the whole chunk gives."""
+    from transcribe_cli.frontends import build_cqt
+    from transcribe_cli.inference import frontend_margin_frames, network_trim
+    from transcribe_cli.models.hppnet import HPPNet
+    from transcribe_cli.models.piano import PianoNet
+    from transcribe_cli.pipeline import Transcriber
+
+    frontend = build_cqt()
+    assert network_trim(frontend, PianoNet()) == frontend_margin_frames(frontend) == 72
+    assert network_trim(frontend, HPPNet()) == 0
+    trimmed = Transcriber("piano", runtime="torch", threads=1).activations(example_audio)
+    monkeypatch.setattr(PianoNet, "window_independent", False)
+    whole = Transcriber("piano", runtime="torch", threads=1).activations(example_audio)
+    for key in whole:
+        assert trimmed[key].shape == whole[key].shape
+        np.testing.assert_allclose(trimmed[key], whole[key], atol=2e-5, rtol=1e-5, err_msg=key)
 
 
 @pytest.mark.slow

@@ -227,15 +227,40 @@ def _framing(frontend: Any, model: Any) -> Any:
     return model if frontend is None else frontend
 
 
+def network_trim(frontend: Any, model: Any) -> int:
+    """Frames at each end of a chunk's features that ``model`` need not run on: the
+    frontend's margin (:func:`frontend_margin_frames`; those frames exist only so that the
+    features within the window's context are exact) where the model is
+    ``window_independent`` (each frame's outputs depend only on ``context_frames`` of
+    features around it), else 0. The chunks of :func:`window_activations` carry the
+    frontend's margin plus the model's context on each side, so the frames a window keeps
+    are the same either way (the network costs ``2 · trim`` fewer frames a chunk)."""
+    return frontend_margin_frames(frontend) if getattr(model, "window_independent", False) else 0
+
+
+def pad_frames(values: dict[str, Any], trim: int) -> dict[str, np.ndarray]:
+    """``{key: [B, T, ...]}`` activations of a chunk's frames less ``trim`` at each end, as
+    the whole chunk's: zeros in the ``trim`` frames (which no window keeps)."""
+    if not trim:
+        return values
+    return {key: np.pad(value, ((0, 0), (trim, trim)) + ((0, 0),) * (np.ndim(value) - 2))
+            for key, value in values.items()}
+
+
 def torch_runner(frontend: Any, model: Any, device: Any) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
     """``chunks[B, samples] -> {key: ndarray[B, T, ...]}`` through a torch ``frontend`` and
-    ``model`` on ``device`` (the numpy-in, numpy-out form :func:`window_activations` runs)."""
+    ``model`` on ``device`` (the numpy-in, numpy-out form :func:`window_activations` runs);
+    a ``window_independent`` model runs on the features less :func:`network_trim`."""
     import torch
+
+    trim = network_trim(frontend, model)
 
     def run(chunks: np.ndarray) -> dict[str, np.ndarray]:
         with torch.inference_mode():
-            result = model(frontend(torch.from_numpy(chunks).to(device)))
-            return {key: value.float().cpu().numpy() for key, value in result.items()}
+            features = frontend(torch.from_numpy(chunks).to(device))
+            cut = trim if features.shape[1] > 2 * trim else 0
+            result = model(features[:, cut : features.shape[1] - cut])
+            return pad_frames({key: value.float().cpu().numpy() for key, value in result.items()}, cut)
 
     return run
 
@@ -279,8 +304,7 @@ class ArrayModel(CpuModel):
         trim = self.trim
         if not trim or features.shape[1] <= 2 * trim:
             return self.model(features)
-        values = self.model(features[:, trim:-trim])
-        return {key: np.pad(value, ((0, 0), (trim, trim), (0, 0))) for key, value in values.items()}
+        return pad_frames(self.model(features[:, trim:-trim]), trim)
 
     def __repr__(self) -> str:
         return f"ArrayModel({self.frontend!r}, {self.model!r})"

@@ -11,6 +11,12 @@ Two formats (``metadata["format"]``):
   (:class:`~transcribe_cli.models.onnx_runtime.OnnxAudioModel`). The bundled ``piano``
   weights ship with one (``scripts/bundle_weights.py``).
 
+A format-2 graph of a ``window_independent`` network (``piano``) runs the network on the
+audio's frames less ``network_trim`` at each end, the frontend's margin
+(:func:`transcribe_cli.inference.network_trim`): its outputs have ``2 · network_trim``
+fewer frames than the audio (the input must have more than that), and
+:class:`~transcribe_cli.models.onnx_runtime.OnnxAudioModel` pads them back with zeros.
+
 Both have one output per key of ``network.outputs`` (``onset``, ``frame``, …), named by the
 key, ``[batch, time, 88]`` probabilities (``[batch, time, 1]`` for the pedal); batch and
 time (samples) are dynamic axes. The decoder stays outside the graph. The network traced is
@@ -24,6 +30,7 @@ inference needs without torch or the checkpoint::
      "frontend": {"name": "cqt", "sample_rate": 16000, "hop_length": 320, "n_bins": 352,
                   # format 2 only: the samples each side of a frame that reach it, the options
                   "context_samples": 22679, "options": {"log_gain": 1000.0}},
+     "network_trim": 72,   # format 2, a window_independent network only: see below
      "input": "features" or "audio",
      "decoder": "onset-peaks", "decoder_options": {...},   # the latter only when tuned
      "outputs": ["onset", "frame", ...], "context_frames": 16, "audio_normalization": "peak",
@@ -109,9 +116,10 @@ def _ordered(network: Any, keys: tuple[str, ...]) -> Any:
 
 
 def onnx_metadata(spec: Any, frontend: Any, checkpoint_meta: dict[str, Any], outputs: tuple[str, ...],
-                  *, source_sha256: str, opset: int, audio_frontend: Any = None) -> dict[str, Any]:
+                  *, source_sha256: str, opset: int, audio_frontend: Any = None, trim: int = 0) -> dict[str, Any]:
     """The ``transcribe_cli`` metadata object of an exported model (see the module docstring);
-    ``audio_frontend``: the frontend module in the graph (format 2)."""
+    ``audio_frontend``: the frontend module in the graph (format 2); ``trim``: the frames at
+    each end of the audio's frames the graph gives no outputs for (format 2)."""
     from transcribe_cli import __version__
 
     meta: dict[str, Any] = {
@@ -131,6 +139,8 @@ def onnx_metadata(spec: Any, frontend: Any, checkpoint_meta: dict[str, Any], out
     }
     if audio_frontend is not None:
         meta["frontend"].update(context_samples=int(audio_frontend.context_samples), options=dict(frontend.options))
+        if trim:
+            meta["network_trim"] = int(trim)
     if isinstance(checkpoint_meta.get("decoder_options"), dict):
         meta["decoder_options"] = dict(checkpoint_meta["decoder_options"])
     return meta
@@ -177,8 +187,9 @@ def _precise_norms(network: Any) -> Any:
     return network
 
 
-def _with_frontend(frontend: Any, network: Any) -> Any:
-    """``audio -> network(frontend(audio))`` as one module (what a format-2 graph computes)."""
+def _with_frontend(frontend: Any, network: Any, trim: int = 0) -> Any:
+    """``audio -> network(frontend(audio)[:, trim:-trim])`` as one module (what a format-2
+    graph computes; ``trim`` 0: all the frames)."""
     from torch import nn
 
     class AudioGraph(nn.Module):
@@ -187,13 +198,15 @@ def _with_frontend(frontend: Any, network: Any) -> Any:
             self.frontend, self.network = frontend, network
 
         def forward(self, audio):
-            return self.network(self.frontend(audio))
+            features = self.frontend(audio)
+            return self.network(features[:, trim:-trim] if trim else features)
 
     return AudioGraph().eval()
 
 
-def _trace(network: Any, n_bins: int, opset: int, name: str, frontend: Any = None) -> bytes:
-    """The ONNX bytes of ``network`` (its :meth:`exportable` form), behind ``frontend`` when given."""
+def _trace(network: Any, n_bins: int, opset: int, name: str, frontend: Any = None, trim: int = 0) -> bytes:
+    """The ONNX bytes of ``network`` (its :meth:`exportable` form), behind ``frontend`` when
+    given (the network then runs on its features less ``trim`` frames at each end)."""
     import torch
 
     keys = tuple(network.outputs)
@@ -202,9 +215,9 @@ def _trace(network: Any, n_bins: int, opset: int, name: str, frontend: Any = Non
     if frontend is None:
         input_name, example = INPUT_NAME, torch.rand(*TRACE_SHAPE, n_bins) * 8
     else:
-        network = _with_frontend(frontend, network)
+        network = _with_frontend(frontend, network, trim)
         input_name = AUDIO_INPUT
-        example = (torch.rand(TRACE_SHAPE[0], TRACE_SHAPE[1] * frontend.hop_length) - 0.5) * 0.5
+        example = (torch.rand(TRACE_SHAPE[0], (TRACE_SHAPE[1] + 2 * trim) * frontend.hop_length) - 0.5) * 0.5
     dynamic = {key: {0: "batch", 1: "time"} for key in keys}
     dynamic[input_name] = {0: "batch", 1: "time" if frontend is None else "samples"}
     buffer = io.BytesIO()
@@ -245,17 +258,18 @@ def piano_tones(samples: int, sample_rate: int, seed: int = 0) -> np.ndarray:
 
 
 def _audio_inputs(frontend: Any, chunk_samples: int, normalization: str | None,
-                  check_audio: Path | None) -> list[tuple[str, Any]]:
-    """Format 2's check inputs: random audio of :data:`CHECK_SHAPES` frames (and not a whole
-    number of hops), one inference chunk of :func:`piano_tones` and, given, one of ``check_audio``."""
+                  check_audio: Path | None, trim: int = 0) -> list[tuple[str, Any]]:
+    """Format 2's check inputs: random audio of :data:`CHECK_SHAPES` frames (plus the ``2 ·
+    trim`` frames a trimmed graph drops; not a whole number of hops), one inference chunk of
+    :func:`piano_tones` and, given, one of ``check_audio``."""
     import torch
 
     from transcribe_cli.inference import normalize_audio
 
     generator = torch.Generator().manual_seed(0)
     hop = frontend.hop_length
-    inputs = [(f"random audio of {frames * hop + 7} samples",
-               (torch.rand(batch, frames * hop + 7, generator=generator) - 0.5) * 0.5)
+    inputs = [(f"random audio of {(frames + 2 * trim) * hop + 7} samples",
+               (torch.rand(batch, (frames + 2 * trim) * hop + 7, generator=generator) - 0.5) * 0.5)
               for batch, frames in CHECK_SHAPES]
     inputs.append((f"synthetic piano tones ({chunk_samples} samples)",
                    torch.from_numpy(piano_tones(chunk_samples, frontend.sample_rate))[None]))
@@ -361,9 +375,12 @@ def export_and_check(checkpoint: str | Path, out: str | Path, *, registry: Regis
     if check_audio is not None and module is None:
         raise TranscribeError("checking on a recording needs --with-frontend (the graph takes features otherwise)")
 
-    model = onnx.load_from_string(_trace(network, frontend.n_bins, opset, name, module))
+    from transcribe_cli.inference import network_trim
+
+    trim = network_trim(module, network) if module is not None else 0
+    model = onnx.load_from_string(_trace(network, frontend.n_bins, opset, name, module, trim))
     metadata = onnx_metadata(spec, frontend, meta, outputs, source_sha256=file_digest(checkpoint), opset=opset,
-                             audio_frontend=module)
+                             audio_frontend=module, trim=trim)
     entry = model.metadata_props.add()
     entry.key, entry.value = META_KEY, json.dumps(metadata, sort_keys=True)
     model.doc_string = f"transcribe-cli model {name!r} exported from {checkpoint.name}"
@@ -383,9 +400,13 @@ def export_and_check(checkpoint: str | Path, out: str | Path, *, registry: Regis
         margin = frontend_margin_frames(module) + metadata["context_frames"]
         chunk_samples = (window_frames + 2 * margin - 1) * frontend.hop_length + 1
         inputs = _audio_inputs(module, chunk_samples, spec.audio_normalization,
-                               Path(check_audio) if check_audio is not None else None)
-        worst = _check(lambda audio: network(module(audio)), data, inputs, outputs, name, AUDIO_INPUT,
-                       tolerance, same_notes)
+                               Path(check_audio) if check_audio is not None else None, trim)
+
+        def reference(audio: Any) -> Any:
+            features = module(audio)
+            return network(features[:, trim:-trim] if trim else features)
+
+        worst = _check(reference, data, inputs, outputs, name, AUDIO_INPUT, tolerance, same_notes)
     with atomic_write(out, "wb") as f:
         f.write(data)
     return OnnxExport(out, len(data), worst, name)

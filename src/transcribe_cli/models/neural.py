@@ -47,6 +47,12 @@ class TranscriptionNet(nn.Module):
     :meth:`forward_logits`."""
 
     outputs: tuple[str, ...] = NOTE_ACTIVATIONS
+    #: whether a frame's outputs depend only on the features within the model's
+    #: ``context_frames`` of it (no norm or recurrence over the whole window). Then inference
+    #: runs the network on a chunk's frames less the frontend's margin
+    #: (:func:`transcribe_cli.inference.network_trim`); ``hppnet``'s instance norms and BiLSTMs
+    #: see the whole chunk, so it keeps the default.
+    window_independent: bool = False
 
     def forward_logits(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError

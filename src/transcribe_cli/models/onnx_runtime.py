@@ -31,7 +31,7 @@ from types import ModuleType
 from typing import Any
 
 from transcribe_cli.errors import OptionError, TranscribeError
-from transcribe_cli.inference import CpuModel
+from transcribe_cli.inference import CpuModel, pad_frames
 
 META_KEY = "transcribe_cli"  # metadata_props entry holding the JSON metadata object
 #: how to install each package: onnxruntime is a dependency of transcribe-cli (missing only when
@@ -103,7 +103,9 @@ class OnnxAudioModel(CpuModel):
     """A format-2 ONNX graph (audio → activations) as an *audio model* of
     :func:`transcribe_cli.inference.window_activations`: ``model(chunks[B, samples]) ->
     {key: ndarray[B, T, 88]}`` (``[B, T, 1]`` for the pedal), numpy in and out; the framing
-    (``sample_rate``, ``hop_length``, ``receptive_field``) comes from the file's metadata.
+    (``sample_rate``, ``hop_length``, ``receptive_field``) comes from the file's metadata;
+    a graph that trims its network's frames (``network_trim``) has its outputs padded back
+    to the chunk's frames with zeros.
     ``threads``: intra-op threads (default: the usable cores). Neither this class nor
     onnxruntime imports torch."""
 
@@ -131,12 +133,13 @@ class OnnxAudioModel(CpuModel):
                                   "export it with: transcribe export RUN --onnx --with-frontend") from None
         self.input_name = session.get_inputs()[0].name
         self.outputs = tuple(output.name for output in session.get_outputs())
+        self.trim = int(meta.get("network_trim") or 0)  # a graph older than the trim: 0
 
     def __call__(self, chunks: Any) -> dict[str, Any]:
         import numpy as np
 
         array = np.ascontiguousarray(chunks, dtype=np.float32)
-        return run_session(self, array, "audio")
+        return pad_frames(run_session(self, array, "audio"), self.trim)
 
     def __repr__(self) -> str:
         return f"OnnxAudioModel({str(self.path)!r})"

@@ -138,6 +138,7 @@ class PianoNet(TranscriptionNet):
     """See the module docstring. ``forward_logits(features[B, T, 352])``."""
 
     outputs = OUTPUTS
+    window_independent = True  # batch norm and convolutions only (see the module docstring)
 
     def __init__(self, channels: int = 32, front_channels: int = 8, dilations: Sequence[int] = DEFAULT_DILATIONS):
         super().__init__()

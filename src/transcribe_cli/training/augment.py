@@ -26,6 +26,12 @@ labels stay right for every one of them except pitch shift, which moves them):
   Rooms, compressor and codec need the ``train`` extra (``pip install 'transcribe-cli[train]'``).
 - ``eq_prob`` (0.3), ``eq_db`` (6): a smooth random spectral tilt/colour (random dB gains
   at log-spaced frequencies, interpolated), for microphones and rooms.
+- ``highpass_prob`` (0), ``highpass_min_hz``/``highpass_max_hz`` (60/250 Hz): a causal
+  4th-order Butterworth high-pass at a log-uniform random cut-off, for small speakers, phone
+  and laptop microphones, and pianos whose bass strings carry little of their fundamental
+  (a recorded Steinway's C1–C3 fundamentals are 20–40 dB below their strongest partial,
+  where the training SoundFonts' are within 5 dB): the model has to hear a bass note from
+  its upper partials.
 - ``pitch_prob`` (0.1), ``pitch_shift`` (2): an integer shift in ``[-n, n]`` semitones
   (0 excluded when drawn); labels move with it and notes leaving 21..108 are dropped.
   Kept rare: a shifted piano has shifted formants, unlike any real one.
@@ -34,7 +40,7 @@ labels stay right for every one of them except pitch shift, which moves them):
 
 Pitch shift and tuning are applied by the segment sampler (it reads
 ``round(N * r)`` samples and resamples them to ``N``, :func:`resample_ratio`); the
-functions here only draw them. :func:`augment` chains reverb → EQ → noise → gain.
+functions here only draw them. :func:`augment` chains room → reverb → EQ → high-pass → compressor → noise → codec → gain.
 """
 
 from __future__ import annotations
@@ -71,6 +77,9 @@ class AugmentConfig:
     reverb_wet_max: float = 0.5
     eq_prob: float = 0.3
     eq_db: float = 6.0
+    highpass_prob: float = 0.0
+    highpass_min_hz: float = 60.0
+    highpass_max_hz: float = 250.0
     room_prob: float = 0.0
     room_rt60_min: float = 0.2
     room_rt60_max: float = 1.2
@@ -93,6 +102,8 @@ class AugmentConfig:
             raise OptionError("augment needs 0 < reverb_rt60_min <= reverb_rt60_max <= 10 seconds")
         if not 0 < self.room_rt60_min <= self.room_rt60_max <= 5:
             raise OptionError("augment needs 0 < room_rt60_min <= room_rt60_max <= 5 seconds")
+        if not 0 < self.highpass_min_hz <= self.highpass_max_hz <= 2000:
+            raise OptionError("augment needs 0 < highpass_min_hz <= highpass_max_hz <= 2000 Hz")
         if not 0 <= self.reverb_wet_min <= self.reverb_wet_max <= 1:
             raise OptionError("augment needs 0 <= reverb_wet_min <= reverb_wet_max <= 1")
 
@@ -348,14 +359,33 @@ def apply_eq(audio: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig, sa
     return spectral_gain(audio, rng.uniform(-cfg.eq_db, cfg.eq_db, EQ_POINTS), sample_rate)
 
 
+#: Order of the random high-pass (24 dB an octave below the cut-off).
+HIGHPASS_ORDER = 4
+
+
+def apply_highpass(audio: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig, sample_rate: int) -> np.ndarray:
+    """With ``highpass_prob``: a causal Butterworth high-pass at a log-uniform cut-off in
+    ``[highpass_min_hz, highpass_max_hz]`` (capped below Nyquist). Draws nothing from ``rng``
+    when ``highpass_prob`` is 0, so configurations without it augment as they did before."""
+    if not cfg.enabled or cfg.highpass_prob <= 0 or rng.random() >= cfg.highpass_prob:
+        return audio
+    import scipy.signal
+
+    low, high = np.log(cfg.highpass_min_hz), np.log(cfg.highpass_max_hz)
+    cutoff = min(float(np.exp(rng.uniform(low, high))), 0.45 * sample_rate)
+    sos = scipy.signal.butter(HIGHPASS_ORDER, cutoff, btype="highpass", fs=sample_rate, output="sos")
+    return scipy.signal.sosfilt(sos, audio).astype(np.float32, copy=False)
+
+
 def augment(audio: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig, sample_rate: int) -> np.ndarray:
-    """Room → reverb → EQ → compressor → noise → codec → gain (pitch and tuning are the
+    """Room → reverb → EQ → high-pass → compressor → noise → codec → gain (pitch and tuning are the
     sampler's; see the module doc)."""
     if not cfg.enabled:
         return audio
     audio = add_room(audio, rng, cfg, sample_rate)
     audio = add_reverb(audio, rng, cfg, sample_rate)
     audio = apply_eq(audio, rng, cfg, sample_rate)
+    audio = apply_highpass(audio, rng, cfg, sample_rate)
     audio = compress(audio, rng, cfg, sample_rate)
     audio = add_noise(audio, rng, cfg)
     audio = codec_round_trip(audio, rng, cfg, sample_rate)
