@@ -4,11 +4,13 @@
 # the real recordings. Writes benchmarks/results/piano_eval/*.json; summarise with
 #   python benchmarks/summarise_piano_eval.py > benchmarks/results/piano_eval.md
 # Usage: bash benchmarks/piano_eval.sh [MODEL] [LIMIT] [SECONDS] [OTHER MODELS...]
+# PIANO_EVAL_OUT=DIR writes the reports there instead (e.g. a candidate run's folder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-piano}; LIMIT=${2:-6}; SECONDS_=${3:-60}; shift $(( $# > 3 ? 3 : $# )) || true
 OTHERS=(); for m in "$@"; do OTHERS+=(-m "$m"); done
-OUT=benchmarks/results/piano_eval
+OUT=${PIANO_EVAL_OUT:-benchmarks/results/piano_eval}
+mkdir -p "$OUT"
 common=(-d synth --root ../shared/data/midi --split test --limit "$LIMIT" --seconds "$SECONDS_" -m "$MODEL" "${OTHERS[@]}" -q)
 transcribe eval "${common[@]}" -D soundfont=FluidR3_GM.sf2,MuseScore_General_Full.sf2,TimGM6mb.sf2 \
   -D presets=0,1 -D variants=random --json "$OUT/a_training_pianos.json"

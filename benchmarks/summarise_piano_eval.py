@@ -1,4 +1,5 @@
-"""Markdown tables from the JSON reports of ``benchmarks/piano_eval.sh``.
+"""Markdown tables from the JSON reports of ``benchmarks/piano_eval.sh``: the metrics of each
+set, then note recall and precision by register (from the reports' per-pitch onset counts).
 
     python benchmarks/summarise_piano_eval.py [benchmarks/results/piano_eval]
 """
@@ -31,6 +32,26 @@ def table(report: dict) -> list[str]:
     return lines
 
 
+#: (label, lowest MIDI pitch, highest) of the register table
+REGISTERS = [("below C3", 21, 47), ("C3-B4", 48, 71), ("C5 and up", 72, 108)]
+
+
+def registers(report: dict) -> list[str]:
+    """Note recall / precision by register, summed over the files (mir_eval onset matching)."""
+    lines = ["| model | " + " | ".join(f"{label}: R / P (refs)" for label, _, _ in REGISTERS) + " |",
+             "|" + "---|" * (len(REGISTERS) + 1)]
+    for entry in report["entries"]:
+        cells = []
+        for _, low, high in REGISTERS:
+            rows = [row for row in entry.get("per_pitch") or [] if low <= row["pitch"] <= high]
+            tp, fp, fn = (sum(row[k] for row in rows) for k in ("tp", "fp", "fn"))
+            recall = f"{tp / (tp + fn):.3f}" if tp + fn else "-"
+            precision = f"{tp / (tp + fp):.3f}" if tp + fp else "-"
+            cells.append(f"{recall} / {precision} ({tp + fn})")
+        lines.append(f"| {entry['label']} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main() -> None:
     folder = Path(sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results/piano_eval")
     out = []
@@ -42,6 +63,7 @@ def main() -> None:
         ds = report["dataset"]
         out += [f"### {title}", "", f"{ds['recordings']} recordings, first {ds['seconds']:g} s each "
                 f"(0 = whole), sustain-pedal references: {ds['sustain_pedal']}", ""] + table(report) + [""]
+        out += ["Note recall / precision by register:", ""] + registers(report) + [""]
     real = folder / "real.json"
     if real.is_file():
         report = json.loads(real.read_text())
