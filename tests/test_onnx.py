@@ -438,6 +438,33 @@ def test_runtime_flags_on_onnx_files_are_one_line_errors(cli, run_dir, audio_gra
     assert onnx_on_network.exit_code != 0 and "format 1" in line and "--with-frontend" in line
 
 
+def test_a_window_independent_network_is_exported_without_the_frontend_margin(tmp_path):
+    """A ``piano`` graph runs its network on the features less the cqt's margin
+    (``network_trim``); its outputs, padded back by OnnxAudioModel, equal torch's on every
+    frame a window keeps."""
+    from transcribe_cli.inference import frontend_margin_frames
+    from transcribe_cli.models.onnx_runtime import OnnxAudioModel
+    from transcribe_cli.pipeline import Transcriber
+
+    checkpoint = write_checkpoint(tmp_path / "piano.pt", model="piano",
+                                  architecture={"channels": 8, "front_channels": 2, "dilations": [1, 2]})
+    graph = tmp_path / "piano.onnx"
+    export_and_check(checkpoint, graph, registry=registry(), with_frontend=True)
+    meta = read_checkpoint_meta(graph)
+    frontend = registry().frontend("cqt").factory()
+    assert meta["network_trim"] == frontend_margin_frames(frontend) == 72
+    model = OnnxAudioModel(graph, threads=1)
+    chunk = (0.1 * np.random.default_rng(0).standard_normal((1, 400 * frontend.hop_length))).astype(np.float32)
+    padded = model(chunk)
+    assert padded["onset"].shape == (1, 401, 88) and not padded["onset"][:, :72].any()
+    audio = (0.1 * np.random.default_rng(1).standard_normal(16000 * 9)).astype(np.float32)
+    onnx_run = Transcriber(str(graph), registry=registry(), threads=1)
+    torch_run = Transcriber(str(checkpoint), registry=registry(), runtime="torch", threads=1)
+    got, expected = onnx_run.activations(audio), torch_run.activations(audio)
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], atol=1e-4, rtol=1e-4, err_msg=key)
+
+
 def test_check_audio_needs_with_frontend(run_dir, two_tones, tmp_path):
     with pytest.raises(TranscribeError, match="needs --with-frontend"):
         export_and_check(run_dir / "best.pt", tmp_path / "x.onnx", registry=registry(), check_audio=two_tones)
