@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     from transcribe_cli.allocator import fix_mmap_threshold
 
-    fix_mmap_threshold()  # peak memory flat in file length (its docstring); workers inherit it
+    fix_mmap_threshold()  # a window's buffers reused, not churned or left to creep (its docstring); workers inherit it
     try:
         from transcribe_cli.cli.app import build_app, root_help
 
