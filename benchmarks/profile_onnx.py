@@ -52,11 +52,15 @@ def sample_rate_of(path: Path, opened=None) -> int:
     return int(session_metadata(opened or session(path, 1), str(path))["frontend"]["sample_rate"])
 
 
+def noise(seconds: float, rate: int) -> np.ndarray:
+    """``[1, samples]`` of seeded noise, the input every timing here runs on."""
+    return (0.1 * np.random.default_rng(0).standard_normal((1, int(seconds * rate)))).astype(np.float32)
+
+
 def profile(path: Path, threads: int, seconds: float, runs: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         s = session(path, threads, str(Path(tmp) / "profile"))
-        rate = sample_rate_of(path, s)
-        audio = (0.1 * np.random.default_rng(0).standard_normal((1, int(seconds * rate)))).astype(np.float32)
+        audio = noise(seconds, sample_rate_of(path, s))
         name = s.get_inputs()[0].name
         s.run(None, {name: audio})  # warm-up (not in the totals below: divided by runs + 1)
         times = []
@@ -111,8 +115,7 @@ def quantized_copy(path: Path, out: Path) -> Path:
 def interleaved(paths: list[Path], threads: int, seconds: float, runs: int) -> list[list[float]]:
     """Wall seconds of ``runs`` runs of each graph on the same noise, alternating between them."""
     sessions = [session(path, threads) for path in paths]
-    rate = sample_rate_of(paths[0], sessions[0])
-    audio = (0.1 * np.random.default_rng(0).standard_normal((1, int(seconds * rate)))).astype(np.float32)
+    audio = noise(seconds, sample_rate_of(paths[0], sessions[0]))
     feeds = [{s.get_inputs()[0].name: audio} for s in sessions]
     for s, feed in zip(sessions, feeds):
         s.run(None, feed)  # warm-up

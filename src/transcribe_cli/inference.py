@@ -247,6 +247,13 @@ def pad_frames(values: dict[str, Any], trim: int) -> dict[str, np.ndarray]:
             for key, value in values.items()}
 
 
+def run_trimmed(run: Callable[[Any], dict[str, np.ndarray]], features: Any, trim: int) -> dict[str, np.ndarray]:
+    """``run`` on ``features[B, T, ...]`` less ``trim`` frames at each end, its outputs padded
+    back to ``T`` frames (:func:`pad_frames`); on all of them when ``T <= 2 · trim``."""
+    cut = trim if features.shape[1] > 2 * trim else 0
+    return pad_frames(run(features[:, cut : features.shape[1] - cut]), cut)
+
+
 def torch_runner(frontend: Any, model: Any, device: Any) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
     """``chunks[B, samples] -> {key: ndarray[B, T, ...]}`` through a torch ``frontend`` and
     ``model`` on ``device`` (the numpy-in, numpy-out form :func:`window_activations` runs);
@@ -255,12 +262,12 @@ def torch_runner(frontend: Any, model: Any, device: Any) -> Callable[[np.ndarray
 
     trim = network_trim(frontend, model)
 
+    def network(features: Any) -> dict[str, np.ndarray]:
+        return {key: value.float().cpu().numpy() for key, value in model(features).items()}
+
     def run(chunks: np.ndarray) -> dict[str, np.ndarray]:
         with torch.inference_mode():
-            features = frontend(torch.from_numpy(chunks).to(device))
-            cut = trim if features.shape[1] > 2 * trim else 0
-            result = model(features[:, cut : features.shape[1] - cut])
-            return pad_frames({key: value.float().cpu().numpy() for key, value in result.items()}, cut)
+            return run_trimmed(network, frontend(torch.from_numpy(chunks).to(device)), trim)
 
     return run
 
@@ -300,11 +307,7 @@ class ArrayModel(CpuModel):
             model.threads = threads
 
     def __call__(self, chunks: np.ndarray) -> dict[str, np.ndarray]:
-        features = self.frontend(np.asarray(chunks, dtype=np.float32))
-        trim = self.trim
-        if not trim or features.shape[1] <= 2 * trim:
-            return self.model(features)
-        return pad_frames(self.model(features[:, trim:-trim]), trim)
+        return run_trimmed(self.model, self.frontend(np.asarray(chunks, dtype=np.float32)), self.trim)
 
     def __repr__(self) -> str:
         return f"ArrayModel({self.frontend!r}, {self.model!r})"

@@ -401,12 +401,8 @@ def export_and_check(checkpoint: str | Path, out: str | Path, *, registry: Regis
         chunk_samples = (window_frames + 2 * margin - 1) * frontend.hop_length + 1
         inputs = _audio_inputs(module, chunk_samples, spec.audio_normalization,
                                Path(check_audio) if check_audio is not None else None, trim)
-
-        def reference(audio: Any) -> Any:
-            features = module(audio)
-            return network(features[:, trim:-trim] if trim else features)
-
-        worst = _check(reference, data, inputs, outputs, name, AUDIO_INPUT, tolerance, same_notes)
+        worst = _check(_with_frontend(module, network, trim), data, inputs, outputs, name, AUDIO_INPUT,
+                       tolerance, same_notes)
     with atomic_write(out, "wb") as f:
         f.write(data)
     return OnnxExport(out, len(data), worst, name)

@@ -29,9 +29,9 @@ labels stay right for every one of them except pitch shift, which moves them):
 - ``highpass_prob`` (0), ``highpass_min_hz``/``highpass_max_hz`` (60/250 Hz): a causal
   4th-order Butterworth high-pass at a log-uniform random cut-off, for small speakers, phone
   and laptop microphones, and pianos whose bass strings carry little of their fundamental
-  (a recorded Steinway's C1–C3 fundamentals are 20–40 dB below their strongest partial,
-  where the training SoundFonts' are within 5 dB): the model has to hear a bass note from
-  its upper partials.
+  (a recorded Steinway's fundamentals below C3 are 7–40 dB below their strongest partial,
+  the training SoundFonts' mostly within 8 dB, ``scripts/piano_fundamentals.py``): the model
+  has to hear a bass note from its upper partials.
 - ``pitch_prob`` (0.1), ``pitch_shift`` (2): an integer shift in ``[-n, n]`` semitones
   (0 excluded when drawn); labels move with it and notes leaving 21..108 are dropped.
   Kept rare: a shifted piano has shifted formants, unlike any real one.
