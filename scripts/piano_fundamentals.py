@@ -4,6 +4,8 @@ of partials 1-8 (dB, 0 = the fundamental is the strongest), over 50-550 ms after
 
     TRANSCRIBE_CACHE_DIR=... python scripts/piano_fundamentals.py [--soundfonts A.sf2,B.sf2] [--steinway]
 
+``--soundfonts`` takes sample sets too (``…,salamander`` after ``scripts/salamander_samples.py``).
+
 A piano whose fundamentals sit far below its partials is heard by its partials alone; a model
 trained on pianos with strong fundamentals misses such bass notes or reports the octave above.
 What motivated the ``highpass_*`` augmentation (configs/piano-bass-cpu.yaml).
