@@ -438,6 +438,11 @@ def test_models_side_by_side_with_a_failing_file(cli, pairs_root, tmp_path):
     assert peaks["aggregate"]["onset_f1"]["mean"] == pytest.approx(np.mean(f1s))
     assert peaks["aggregate"]["onset_f1"]["std"] == pytest.approx(np.std(f1s))
     assert sum(p["tp"] + p["fn"] for p in peaks["per_pitch"]) == sum(len(n) for n in PIECES.values()) + 1  # + silence.wav's A4
+    kinds = {row["kind"]: row for row in peaks["recall_by_kind"]}
+    registers = sum(kinds[k]["notes"] for k in ("low", "middle", "high"))
+    assert registers == sum(p["tp"] + p["fn"] for p in peaks["per_pitch"])
+    assert sum(kinds[k]["found"] for k in ("low", "middle", "high")) == sum(p["tp"] for p in peaks["per_pitch"])
+    assert "note recall by kind" in result.stdout
 
     rows = list(csv.DictReader(io.StringIO(table.read_text())))
     assert len([r for r in rows if r["kind"] == "file"]) == 8

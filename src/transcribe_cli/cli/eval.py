@@ -254,6 +254,7 @@ def eval_command(
         best_lines,
         csv_text,
         json_text,
+        kind_table,
         metrics_table,
         report_document,
         sweep_table,
@@ -317,6 +318,8 @@ def eval_command(
                 state.out.print(line, highlight=False)
             title += ", at each model's best sweep point"
         state.out.print(metrics_table(reports, title))
+        if any(r.summary.n_ref for r in reports):
+            state.out.print(kind_table(reports))
     dataset_info = {
         "name": dataset,
         "root": str(root.resolve()) if root else None,

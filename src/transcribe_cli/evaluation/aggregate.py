@@ -1,9 +1,10 @@
-"""Per-file scores → per-entry summaries: mean ± std over files, per-pitch counts, the best
-sweep point.
+"""Per-file scores → per-entry summaries: mean ± std over files, per-pitch counts, counts by
+kind of note, the best sweep point.
 
 Conventions: a summary averages the files an entry scored (failed files are counted,
 not averaged); ``std`` is the population standard deviation over files (``ddof=0``, as
-in the Onsets and Frames evaluation script); per-pitch counts are summed over files. The
+in the Onsets and Frames evaluation script); per-pitch counts and the counts by kind of note
+are summed over files. The
 best sweep point maximises the mean of the chosen metric; ties go to the earliest point.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from transcribe_cli.evaluation.run import Entry, FileResult
-from transcribe_cli.evaluation.scoring import METRIC_KEYS
+from transcribe_cli.evaluation.scoring import METRIC_KEYS, NOTE_KINDS
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Summary:
     pitch_counts: np.ndarray  # [128, 3] tp, fp, fn summed over files
     n_ref: int
     n_est: int
+    kind_counts: np.ndarray = field(default_factory=lambda: np.zeros((len(NOTE_KINDS), 2), dtype=np.int64))
 
 
 @dataclass
@@ -72,8 +74,11 @@ def summarize(results: Sequence[FileResult], point_index: int, point: Mapping[st
         nan = {key: float("nan") for key in METRIC_KEYS}
         return Summary(point, 0, nan, dict(nan), counts, 0, 0)
     table = np.array([[r.points[point_index].metrics[key] for key in METRIC_KEYS] for r in ok], dtype=np.float64)
+    kinds = np.zeros((len(NOTE_KINDS), 2), dtype=np.int64)
     for r in ok:
         counts += r.points[point_index].pitch_counts
+        if r.points[point_index].kind_counts is not None:
+            kinds += r.points[point_index].kind_counts
     return Summary(
         point,
         len(ok),
@@ -82,6 +87,7 @@ def summarize(results: Sequence[FileResult], point_index: int, point: Mapping[st
         counts,
         int(sum(r.n_ref for r in ok)),
         int(sum(r.points[point_index].n_est for r in ok)),
+        kinds,
     )
 
 

@@ -8,11 +8,14 @@ JSON (``--json``; ``"format": "transcribe-cli-eval"``, ``"format_version": 1``):
                   decoder and options, plugin and version, weights},
                   "files_scored", "files_failed", "audio_seconds", "compute_seconds",
                   "aggregate": {metric: {"mean", "std"}}, "per_pitch": [...],
+                  "recall_by_kind": [{"kind", "label", "notes", "found", "recall"}],
                   "best": {options} (sweep), "sweep": [{"options", "aggregate"}] (sweep),
                   "files": [{"name", "status", "error", "n_ref", "n_est", "audio_seconds",
                              "seconds", "metrics": {...}, "sweep_metrics": [...] (sweep)}]}]}
 
-``aggregate``, ``per_pitch`` and each file's ``metrics`` are at the best sweep point
+``aggregate``, ``per_pitch``, ``recall_by_kind`` (the reference notes of each kind of
+:data:`transcribe_cli.evaluation.scoring.NOTE_KINDS` and the share found, summed over files)
+and each file's ``metrics`` are at the best sweep point
 (the only point without a sweep). Undefined numbers (an entry that scored no file) are
 ``null``.
 
@@ -38,6 +41,7 @@ from transcribe_cli.evaluation.aggregate import EntryReport, Summary
 from transcribe_cli.evaluation.scoring import (
     METRIC_KEYS,
     METRICS,
+    NOTE_KINDS,
     TABLE_GROUPS,
     pitch_precision_recall,
     scoring_settings,
@@ -92,6 +96,28 @@ def metrics_table(reports: Sequence[EntryReport], title: str) -> Table:
     table.add_row("files scored", *[_files_cell(r) for r in reports])
     table.add_row("notes (ref / est)", *[f"{r.summary.n_ref} / {r.summary.n_est}" for r in reports])
     table.add_row("speed", *[_speed_cell(r) for r in reports])
+    return table
+
+
+def kind_recall(summary: Summary) -> list[tuple[str, str, int, int, float]]:
+    """``(kind, label, notes, found, recall)`` for each kind of note (recall NaN without notes)."""
+    rows = []
+    for kind, (notes, found) in zip(NOTE_KINDS, summary.kind_counts):
+        rows.append((kind.key, kind.label, int(notes), int(found), found / notes if notes else float("nan")))
+    return rows
+
+
+def kind_table(reports: Sequence[EntryReport]) -> Table:
+    """Note recall by kind of reference note (rows), one column per entry: ``recall (notes)``."""
+    table = Table(title="note recall by kind (reference notes)", show_edge=False,
+                  title_justify="left")
+    table.add_column("notes")
+    for report in reports:
+        table.add_column(report.entry.label, justify="right")
+    columns = [kind_recall(r.summary) for r in reports]
+    for i, kind in enumerate(NOTE_KINDS):
+        cells = [f"{rows[i][4]:.3f} ({rows[i][2]})" if rows[i][2] else "-" for rows in columns]
+        table.add_row(kind.label, *cells)
     return table
 
 
@@ -189,6 +215,8 @@ def entry_document(report: EntryReport) -> dict[str, Any]:
         "compute_seconds": report.compute_seconds,
         "aggregate": _aggregate(report.summary),
         "per_pitch": per_pitch(report.summary),
+        "recall_by_kind": [{"kind": k, "label": label, "notes": n, "found": f, "recall": _number(r)}
+                           for k, label, n, f, r in kind_recall(report.summary)],
     }
     if swept:
         doc["best"] = dict(report.summary.point)

@@ -78,6 +78,7 @@ class PointScore:
     metrics: dict[str, float]
     pitch_counts: Any  # np.ndarray [128, 3]: tp, fp, fn (see eval_scoring.pitch_counts)
     n_est: int
+    kind_counts: Any = None  # np.ndarray [len(NOTE_KINDS), 2]: notes, found (see eval_scoring.kind_counts)
 
 
 @dataclass
@@ -170,12 +171,12 @@ def check_grid(transcriber: Any, grid: Sequence[Mapping[str, Any]]) -> None:
 
 
 def _score_points(ref: list[Note], decodings: list[list[Note]]) -> list[PointScore]:
-    from transcribe_cli.evaluation.scoring import match_onsets, pitch_counts, score
+    from transcribe_cli.evaluation.scoring import kind_counts, match_onsets, pitch_counts, score
 
     points = []
     for est in decodings:
         matches = match_onsets(ref, est)
-        points.append(PointScore(score(ref, est), pitch_counts(ref, est, matches), len(est)))
+        points.append(PointScore(score(ref, est), pitch_counts(ref, est, matches), len(est), kind_counts(ref, matches)))
     return points
 
 

@@ -15,6 +15,11 @@ Conventions (MIREX / MAESTRO papers; the arithmetic is mir_eval's, through
 - **Note with offset & velocity**: additionally the velocity within 0.1 after mir_eval's
   least-squares rescaling of estimated onto reference velocities
   (``mir_eval.transcription_velocity``). The onset + velocity group is computed as well.
+- **Recall by kind of note** (:func:`kind_counts`): the share of the reference notes of each
+  kind in :data:`NOTE_KINDS` that note F1's matching found: the register (below C3, C3–B4,
+  C5 and up), soft notes (velocity below 40), repeated notes (the same key started within
+  the 300 ms before), notes in chords (at least 4 reference onsets within ±30 ms) and the
+  plain rest (none of low, soft, repeated, chord). A note can be of several kinds.
 - **Per-pitch counts** and the true-positive / false-positive / missed colouring of the
   plots use mir_eval's own onset matching (:func:`match_onsets`), i.e. exactly the
   matching behind note F1.
@@ -139,6 +144,65 @@ def pitch_counts(
     np.add.at(counts[:, 1], est_pitch[~est_hit], 1)
     np.add.at(counts[:, 2], ref_pitch[~ref_hit], 1)
     return counts
+
+
+@dataclass(frozen=True)
+class NoteKind:
+    key: str
+    label: str
+
+
+#: The kinds of reference note :func:`kind_counts` counts, in report order.
+NOTE_KINDS: tuple[NoteKind, ...] = (
+    NoteKind("low", "below C3"),
+    NoteKind("middle", "C3-B4"),
+    NoteKind("high", "C5 and up"),
+    NoteKind("soft", "soft (velocity < 40)"),
+    NoteKind("repeated", "repeated (same key within 300 ms)"),
+    NoteKind("chord", "in a chord (>= 4 onsets within 30 ms)"),
+    NoteKind("plain", "none of low, soft, repeated, chord"),
+)
+LOW_BELOW, HIGH_FROM = 48, 72  # C3, C5
+SOFT_BELOW = 40
+REPEAT_SECONDS = 0.3
+CHORD_SECONDS, CHORD_NOTES = 0.03, 4
+
+
+def note_kinds(ref: Sequence[Note]) -> np.ndarray:
+    """``[len(NOTE_KINDS), len(ref)]`` booleans: which kinds each reference note is of."""
+    n = len(ref)
+    pitch = np.array([note.pitch for note in ref], dtype=np.int64)
+    onset = np.array([note.onset for note in ref], dtype=np.float64)
+    velocity = np.array([note.velocity for note in ref], dtype=np.int64)
+    repeated = np.zeros(n, dtype=bool)
+    chord = np.zeros(n, dtype=bool)
+    if n:
+        # the latest strictly earlier onset on the same key, through one sorted key-major time line
+        line = pitch * 1e6 + onset
+        ordered = np.sort(line)
+        before = np.searchsorted(ordered, line, "left") - 1
+        earlier = ordered[np.maximum(before, 0)]
+        repeated = (before >= 0) & (earlier >= pitch * 1e6) & (line - earlier <= REPEAT_SECONDS + 1e-9)
+        times = np.sort(onset)
+        around = (np.searchsorted(times, onset + CHORD_SECONDS + 1e-9, "right")
+                  - np.searchsorted(times, onset - CHORD_SECONDS - 1e-9, "left"))
+        chord = around >= CHORD_NOTES
+    low, high = pitch < LOW_BELOW, pitch >= HIGH_FROM
+    soft = velocity < SOFT_BELOW
+    plain = ~(low | soft | repeated | chord)
+    kinds = {"low": low, "middle": ~low & ~high, "high": high, "soft": soft,
+             "repeated": repeated, "chord": chord, "plain": plain}
+    return np.stack([kinds[kind.key] for kind in NOTE_KINDS]) if n else np.zeros((len(NOTE_KINDS), 0), dtype=bool)
+
+
+def kind_counts(ref: Sequence[Note], matches: Sequence[tuple[int, int]]) -> np.ndarray:
+    """``[len(NOTE_KINDS), 2]`` integer counts per kind: reference notes, and those found
+    (matched by ``matches``, :func:`match_onsets`)."""
+    kinds = note_kinds(ref)
+    found = np.zeros(len(ref), dtype=bool)
+    for i, _ in matches:
+        found[i] = True
+    return np.stack([kinds.sum(axis=1), (kinds & found).sum(axis=1)], axis=1).astype(np.int64)
 
 
 def pitch_precision_recall(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
