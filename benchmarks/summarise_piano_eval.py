@@ -1,5 +1,6 @@
 """Markdown tables from the JSON reports of ``benchmarks/piano_eval.sh``: the metrics of each
-set, then note recall and precision by register (from the reports' per-pitch onset counts).
+set, note recall and precision by register (from the reports' per-pitch onset counts), and note
+recall by kind of note (the reports' ``recall_by_kind``: soft, repeated, chord and plain notes).
 
     python benchmarks/summarise_piano_eval.py [benchmarks/results/piano_eval]
 """
@@ -53,6 +54,22 @@ def registers(report: dict) -> list[str]:
     return lines
 
 
+def kinds(report: dict) -> list[str]:
+    """Note recall by kind of note (``transcribe eval``'s ``recall_by_kind``), summed over the files."""
+    entries = [e for e in report["entries"] if e.get("recall_by_kind")]
+    if not entries:
+        return []
+    labels = [row["label"] for row in entries[0]["recall_by_kind"] if row["kind"] not in ("low", "middle", "high")]
+    lines = ["| model | " + " | ".join(f"{label}: R (refs)" for label in labels) + " |",
+             "|" + "---|" * (len(labels) + 1)]
+    for entry in entries:
+        rows = {row["label"]: row for row in entry["recall_by_kind"]}
+        cells = [f"{rows[label]['recall']:.3f} ({rows[label]['notes']})" if rows[label]["notes"] else "-"
+                 for label in labels]
+        lines.append(f"| {entry['label']} | " + " | ".join(cells) + " |")
+    return ["Note recall by kind of note:", ""] + lines + [""]
+
+
 def main() -> None:
     folder = Path(sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results/piano_eval")
     out = []
@@ -65,6 +82,7 @@ def main() -> None:
         out += [f"### {title}", "", f"{ds['recordings']} recordings, first {ds['seconds']:g} s each "
                 f"(0 = whole), sustain-pedal references: {ds['sustain_pedal']}", ""] + table(report) + [""]
         out += ["Note recall / precision by register:", ""] + registers(report) + [""]
+        out += kinds(report)
     real = folder / "real.json"
     if real.is_file():
         report = json.loads(real.read_text())
